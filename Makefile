@@ -1,0 +1,57 @@
+# Prism Console: `make run` and `make test` do all the set-up on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENDOR := static/vendor
+
+.PHONY: run test check lint format typecheck bench fuzz deps assets clean
+
+run: deps assets
+	$(BIN)/prism db upgrade
+	$(BIN)/prism db seed --if-empty
+	$(BIN)/prism serve --host $(HOST) --port $(PORT) --announce
+
+test: deps assets check
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+check: deps lint typecheck
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: deps
+	$(BIN)/mypy
+
+bench: deps assets
+	$(BIN)/python -m bench
+
+deps: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+assets: $(VENDOR)/.installed
+
+# npm installs the pinned front-end libraries; only the files the pages load are copied to
+# static/vendor (ignored by git, like node_modules).
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/swagger-ui
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/uplot/dist/uPlot.iife.min.js $(VENDOR)/uPlot.iife.min.js
+	cp node_modules/uplot/dist/uPlot.min.css $(VENDOR)/uPlot.min.css
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache

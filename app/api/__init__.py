@@ -1,0 +1,1 @@
+"""The JSON API: dependencies in deps.py, one router module per area in routes/."""

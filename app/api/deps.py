@@ -1,0 +1,111 @@
+"""Typed dependency aliases: route signatures stay short, typed and overridable in tests."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.config import Settings
+from app.live import Broadcaster
+from app.services import tokens
+from app.services.tokens import Principal
+from app.telemetry import Metrics
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_broadcaster(request: Request) -> Broadcaster:
+    broadcaster: Broadcaster = request.app.state.broadcaster
+    return broadcaster
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+BroadcasterDep = Annotated[Broadcaster, Depends(get_broadcaster)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+_BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Authorization header must be 'Bearer <token>'",
+            headers=_BEARER_CHALLENGE,
+        )
+    return credentials.strip()
+
+
+def authenticate_request(request: Request, session: Session, settings: Settings) -> Principal:
+    """The caller's principal, from the bearer token; 401 when absent or unknown."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    plaintext = bearer_token(request)
+    if plaintext is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail="Missing token", headers=_BEARER_CHALLENGE
+        )
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    principal = tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Invalid or revoked token",
+            headers=_BEARER_CHALLENGE,
+        )
+    request.state.principal = principal
+    return principal
+
+
+class Scope:
+    """Dependency requiring a token whose scope grants `required` (read, ingest or admin)."""
+
+    def __init__(self, required: str) -> None:
+        self.required = required
+
+    def __call__(self, request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+        principal = authenticate_request(request, session, settings)
+        if not principal.allows(self.required):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"This token's scope ({principal.scope}) does not allow "
+                f"{self.required} access",
+            )
+        return principal
+
+
+ReadPrincipal = Annotated[Principal, Depends(Scope("read"))]
+IngestPrincipal = Annotated[Principal, Depends(Scope("ingest"))]
+AdminPrincipal = Annotated[Principal, Depends(Scope("admin"))]

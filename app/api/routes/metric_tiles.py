@@ -1,0 +1,5 @@
+"""Routes of the metric_tiles area (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

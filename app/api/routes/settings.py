@@ -1,0 +1,5 @@
+"""Routes of the settings area (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,78 @@
+"""Service configuration: environment variables with the PRISM_ prefix, and a .env file."""
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app import __version__
+
+DEFAULT_DB_URL = "sqlite:///prism.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; README lists each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRISM_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    api_db_url: str = Field(
+        default=DEFAULT_DB_URL,
+        validation_alias=AliasChoices("PRISM_API_DB_URL", "PRISM_DB_URL", "api_db_url"),
+    )
+    main_db_url: str | None = None
+    admin_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    auto_migrate: bool = True
+    slow_query_ms: float = Field(default=500, ge=0)
+    db_timeout: float = Field(default=30, ge=0)
+    main_db_timeout_ms: int = Field(default=2000, ge=1)
+    retention_samples_days: int = Field(default=7, ge=1)
+    retention_events_days: int = Field(default=90, ge=1)
+    agent_offline_after: int = Field(default=300, ge=1)
+    gateway_url: str | None = None
+    gateway_timeout: float = Field(default=10, gt=0)
+    auth_verify_url: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    metrics_public: bool = True
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    public_url: str = ""
+    max_batch_samples: int = Field(default=10_000, ge=1)
+    stream_heartbeat_seconds: float = Field(default=15, gt=0)
+    stream_queue_size: int = Field(default=1000, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("main_db_url", "gateway_url", "auth_verify_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("public_url", "gateway_url", "auth_verify_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,106 @@
+"""In-process fan-out of live updates to server-sent-event subscribers.
+
+Publishers (request handlers running in worker threads, or the event loop itself) call
+publish(); each subscriber owns a bounded queue. A subscriber whose queue overflows is
+marked and dropped: a client that cannot keep up is disconnected, never left hanging and
+never allowed to grow memory without bound.
+"""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+logger = logging.getLogger("prism.live")
+
+Message = dict[str, Any]
+
+
+class Subscription:
+    """One listener's bounded queue; `closed` is set when it fell too far behind."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=maxsize)
+        self.closed = asyncio.Event()
+        self.overflowed = False
+
+    async def next(self, timeout: float) -> Message | None:
+        """The next message, or None after `timeout` seconds or when the subscription closed."""
+        if self.closed.is_set():
+            return None
+        getter = asyncio.ensure_future(self.queue.get())
+        closer = asyncio.ensure_future(self.closed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {getter, closer}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (getter, closer):
+                if not task.done():
+                    task.cancel()
+        if getter in done:
+            return getter.result()
+        return None
+
+
+class Broadcaster:
+    """Delivers each published message to every current subscriber of this process."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[Subscription] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's event loop (called from the lifespan)."""
+        self._loop = loop
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, message: Message) -> None:
+        """Thread-safe: hand the message to the event loop, which fans it out."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver(message)
+        else:
+            loop.call_soon_threadsafe(self._deliver, message)
+
+    def _deliver(self, message: Message) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            try:
+                subscription.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                subscription.overflowed = True
+                subscription.closed.set()
+                self._remove(subscription)
+                logger.warning(
+                    "live subscriber fell %d messages behind; disconnected", self._queue_size
+                )
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(subscription)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[Subscription]:
+        subscription = Subscription(self._queue_size)
+        with self._lock:
+            self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscription.closed.set()
+            self._remove(subscription)

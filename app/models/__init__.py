@@ -1,0 +1,26 @@
+"""Console database tables; importing this package registers them all on SQLModel.metadata."""
+
+from sqlmodel import SQLModel
+
+from app.models.agent import Agent, AgentEvent, AgentStatusChange
+from app.models.metric import Metric
+from app.models.miner import Miner, MinerSample
+from app.models.runbook import Runbook, RunbookRun
+from app.models.setting import Setting
+from app.models.token import ApiToken
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentStatusChange",
+    "ApiToken",
+    "Metric",
+    "Miner",
+    "MinerSample",
+    "Runbook",
+    "RunbookRun",
+    "Setting",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Use cases as plain functions taking a keyword-only session; no FastAPI imports here."""

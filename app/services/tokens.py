@@ -1,0 +1,99 @@
+"""API tokens: create (shown once), verify, list, revoke. Only SHA-256 hashes are stored."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from app.errors import NotFoundError, UnprocessableError
+from app.models import ApiToken
+from app.models.token import SCOPES
+from app.timeutil import utcnow
+
+TOKEN_PREFIX = "prism_"  # noqa: S105  (a marker, not a secret)
+# Recording last use on every request would turn each read into a write; a minute is
+# precise enough for "when was this token last used".
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+# Which scopes satisfy a requirement: admin can do everything, the others only their own.
+_GRANTS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read", "admin"}),
+    "ingest": frozenset({"ingest", "admin"}),
+    "admin": frozenset({"admin"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a stored token, the bootstrap admin token, or a browser session."""
+
+    token_id: str
+    name: str
+    scope: str
+
+    def allows(self, required: str) -> bool:
+        return self.scope in _GRANTS[required]
+
+
+ADMIN_BOOTSTRAP = Principal(token_id="admin-env", name="PRISM_ADMIN_TOKEN", scope="admin")  # noqa: S106
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is safe here (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(*, session: Session, name: str, scope: str) -> tuple[ApiToken, str]:
+    """Store a new token; returns the row and the plaintext, which is never stored."""
+    name = name.strip()
+    if not name:
+        raise UnprocessableError("name: must not be empty")
+    if scope not in SCOPES:
+        raise UnprocessableError(f"scope: must be one of {', '.join(SCOPES)}")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=secrets.token_hex(6),
+        name=name[:200],
+        scope=scope,
+        token_hash=hash_token(plaintext),
+        prefix=plaintext[: len(TOKEN_PREFIX) + 4],
+        created_at=utcnow(),
+    )
+    session.add(token)
+    session.commit()
+    return token, plaintext
+
+
+def authenticate(*, session: Session, plaintext: str, admin_token: str | None) -> Principal | None:
+    """The principal a bearer token stands for, or None when it is unknown or revoked."""
+    if admin_token and hmac.compare_digest(plaintext.encode(), admin_token.encode()):
+        return ADMIN_BOOTSTRAP
+    token = session.exec(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
+    ).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.add(token)
+        session.commit()
+    return Principal(token_id=token.id, name=token.name, scope=token.scope)
+
+
+def list_tokens(*, session: Session) -> list[ApiToken]:
+    return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc())).all())
+
+
+def revoke_token(*, session: Session, token_id: str) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFoundError("Token not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        session.commit()
+    return token

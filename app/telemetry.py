@@ -1,0 +1,55 @@
+"""Prometheus metrics of one app instance: each app gets its own registry."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app import __version__
+
+
+class Metrics:
+    """The counters and histograms the service updates as it works."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "prism_http_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "prism_http_request_duration_seconds",
+            "HTTP request duration by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.db_query_duration = Histogram(
+            "prism_db_query_duration_seconds",
+            "Console database query duration.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.ingested = Counter(
+            "prism_ingest_items_total",
+            "Items accepted by the ingest endpoints, by kind (sample, event, heartbeat).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ingest_rejected = Counter(
+            "prism_ingest_rejected_total",
+            "Ingest requests refused, by kind and reason.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "prism_build_info",
+            "Build information; the value is always 1.",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(version=__version__).set(1)
+
+    def observe_db_query(self, seconds: float) -> None:
+        self.db_query_duration.observe(seconds)
+
+    def count_ingest(self, kind: str, count: int = 1) -> None:
+        self.ingested.labels(kind=kind).inc(count)

@@ -1,0 +1,70 @@
+"""UTC time: one parser for every datetime form clients send, one serializer for output."""
+
+import math
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_NUMERIC = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC (the earlier service wrote them that way)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Accept ISO-8601 with Z or an offset, naive ISO (UTC), a date, or unix seconds."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, date):
+        return datetime.combine(value, time.min, tzinfo=UTC)
+    if isinstance(value, bool):
+        raise ValueError("expected a datetime, got a boolean")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("empty datetime")
+        if _NUMERIC.match(text):
+            return _from_epoch(float(text))
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(
+                f"invalid datetime {value!r}: use ISO-8601, a date or unix seconds"
+            ) from None
+        return as_utc(parsed)
+    raise ValueError(f"expected a datetime, got {type(value).__name__}")
+
+
+def _from_epoch(seconds: float) -> datetime:
+    if not math.isfinite(seconds):
+        raise ValueError("unix time must be a finite number")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"unix time {seconds} is out of range") from None
+
+
+def isoformat(value: datetime) -> str:
+    """ISO-8601 in UTC with a Z suffix: 2026-01-05T10:00:00Z."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+UTCDateTime = Annotated[
+    datetime,
+    BeforeValidator(parse_datetime),
+    PlainSerializer(isoformat, return_type=str, when_used="json"),
+]
+"""A datetime field that accepts every client form and always answers UTC with Z."""

@@ -1,0 +1,41 @@
+"""Walk the whole route table: only the probes, /health, /metrics and /miners/tiles are public."""
+
+import re
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+PUBLIC = {
+    ("GET", "/livez"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/health"),
+    ("GET", "/api/health"),
+    ("GET", "/metrics"),
+    ("GET", "/miners/tiles"),
+}
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "probe-id", path)
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    found = []
+    for context in iter_route_contexts(app.routes):
+        if context.methods is None or context.path is None:
+            continue  # mounts (static files)
+        found.extend((method, context.path) for method in context.methods - {"HEAD", "OPTIONS"})
+    return sorted(found)
+
+
+def test_every_route_but_the_public_ones_requires_a_token(
+    app: FastAPI, anon_client: TestClient
+) -> None:
+    protected = [route for route in _routes(app) if route not in PUBLIC]
+    assert ("GET", "/openapi.json") in protected
+    for method, path in protected:
+        response = anon_client.request(method, _concrete(path))
+        assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+        assert response.json() == {"detail": "Missing token"}

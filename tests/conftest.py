@@ -1,0 +1,134 @@
+"""Shared fixtures: every API test runs on a migrated SQLite file and on PostgreSQL.
+
+Each xdist worker migrates one database per engine once, serves it from one app, and
+empties the tables before each test (cheaper than migrating per test, and isolated).
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app import migrations
+from app.config import Settings
+from app.db import create_db_engine, parse_database_url
+from app.main import create_app
+from app.services import tokens
+from tests.support.db import temporary_pg_database, wipe
+
+ADMIN_TOKEN = "test-admin-token-with-enough-entropy-0001"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty console database on each engine."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "console.db"
+        url = f"sqlite:///{path}"
+        _migrate(url)
+        yield url
+    else:
+        with temporary_pg_database() as url:
+            _migrate(url)
+            yield url
+
+
+def _migrate(url: str) -> None:
+    engine = create_db_engine(parse_database_url(url))
+    try:
+        migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_settings(db_url: str) -> Settings:
+    return Settings(
+        api_db_url=db_url,
+        admin_token=ADMIN_TOKEN,
+        auto_migrate=False,
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def _shared_client(app_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(app_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def app(_shared_client: TestClient) -> FastAPI:
+    application: FastAPI = _shared_client.app  # type: ignore[assignment]
+    return application
+
+
+@pytest.fixture
+def engine(app: FastAPI) -> Engine:
+    engine: Engine = app.state.engine
+    return engine
+
+
+@pytest.fixture
+def client(_shared_client: TestClient, engine: Engine) -> Iterator[TestClient]:
+    """An admin-authenticated client on an empty database."""
+    wipe(engine)
+    _shared_client.headers.clear()
+    _shared_client.headers.update(AUTH)
+    yield _shared_client
+    _shared_client.headers.clear()
+
+
+@pytest.fixture
+def anon_client(client: TestClient, app: FastAPI) -> TestClient:
+    """A client with no token, on the same app and the same empty database."""
+    return TestClient(app)
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    """A session on the test database, for arranging rows and counting what was written."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def token_for(db_session: Session) -> Callable[[str], dict[str, str]]:
+    """Authorization headers for a fresh stored token of the given scope."""
+
+    def make(scope: str) -> dict[str, str]:
+        _, plaintext = tokens.create_token(session=db_session, name=f"test-{scope}", scope=scope)
+        return {"Authorization": f"Bearer {plaintext}"}
+
+    return make
+
+
+@pytest.fixture
+def make_client(app_settings: Settings, engine: Engine) -> Iterator[Callable[..., TestClient]]:
+    """Start another app on the same database with some settings changed."""
+    started: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = app_settings.model_copy(update=overrides)
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        client.headers.update(AUTH)
+        started.append(client)
+        return client
+
+    wipe(engine)
+    yield make
+    for client in started:
+        client.__exit__(None, None, None)

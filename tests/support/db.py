@@ -1,0 +1,63 @@
+"""Database helpers for tests: throwaway PostgreSQL databases and fast table wiping."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+import app.models  # noqa: F401
+from app.models import metadata
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("PRISM_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def require_postgres() -> str:
+    """The admin URL of a reachable server; skips loudly, or fails when CI=true."""
+    url = pg_admin_url()
+    try:
+        with psycopg.connect(_libpq(url), connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {make_url(url).render_as_string()}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@contextmanager
+def temporary_pg_database(prefix: str = "prism_test") -> Iterator[str]:
+    """CREATE a uniquely named database, yield its URL, DROP it afterwards."""
+    admin_url = require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wipe(engine: Engine) -> None:
+    """Empty every console table (the schema stays), between tests."""
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))

@@ -1,0 +1,150 @@
+"""Configuration: variable names, URL forms, and failing fast on a bad URL."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from app.config import Settings
+from app.db import create_db_engine, parse_database_url
+from app.errors import ConfigError
+from app.main import create_app
+from app.timeutil import isoformat, parse_datetime
+
+
+def test_both_database_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRISM_API_DB_URL", raising=False)
+    monkeypatch.setenv("PRISM_DB_URL", "sqlite:///alias.db")
+    assert Settings(_env_file=None).api_db_url == "sqlite:///alias.db"  # type: ignore[call-arg]
+    monkeypatch.setenv("PRISM_API_DB_URL", "sqlite:///primary.db")
+    assert Settings(_env_file=None).api_db_url == "sqlite:///primary.db"  # type: ignore[call-arg]
+
+
+def test_default_database_is_a_local_sqlite_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRISM_API_DB_URL", raising=False)
+    monkeypatch.delenv("PRISM_DB_URL", raising=False)
+    assert Settings(_env_file=None).api_db_url == "sqlite:///prism.db"  # type: ignore[call-arg]
+
+
+def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_CORS_ORIGINS", "https://a.example, https://b.example")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "database"),
+    [("sqlite:///prism.db", "prism.db"), ("sqlite:////abs/path.db", "/abs/path.db")],
+)
+def test_sqlite_urls_keep_their_path(raw: str, database: str) -> None:
+    target = parse_database_url(raw)
+    assert target.is_sqlite
+    assert target.url.database == database
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://user:pass@host:5432/db",
+        "postgres://user:pass@host:5432/db",
+        "postgresql+asyncpg://user:pass@host:5432/db",
+        "postgresql+psycopg2://user:pass@host:5432/db",
+        "postgresql+psycopg://user:pass@host:5432/db",
+    ],
+)
+def test_every_postgres_driver_maps_to_psycopg(raw: str) -> None:
+    target = parse_database_url(raw)
+    assert target.url.drivername == "postgresql+psycopg"
+    assert (target.url.host, target.url.port, target.url.database) == ("host", 5432, "db")
+    assert target.url.password == "pass"
+
+
+def test_pool_options_configure_the_pool_not_the_driver() -> None:
+    target = parse_database_url(
+        "postgresql+psycopg2://u:p@h:5432/db?pool_size=20&max_overflow=10&connect_timeout=5"
+    )
+    assert target.engine_options == {"pool_size": 20, "max_overflow": 10}
+    assert dict(target.url.query) == {"connect_timeout": "5"}
+    engine = create_db_engine(target)
+    assert engine.pool.size() == 20  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 10  # type: ignore[attr-defined]
+    engine.dispose()
+
+
+def test_asyncpg_ssl_option_becomes_libpq_sslmode() -> None:
+    target = parse_database_url("postgresql+asyncpg://u:p@h/db?ssl=require")
+    assert dict(target.url.query) == {"sslmode": "require"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("not a url", "cannot parse"),
+        ("mysql://u:p@h/db", "unsupported database 'mysql'"),
+        ("postgresql://u:p@h:5432/db?pool_size=lots", "pool_size='lots'"),
+        ("postgresql://u:p@h:5432", "names no database"),
+    ],
+)
+def test_a_bad_url_fails_with_one_clear_line(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_database_url(raw)
+    assert message in caught.value.detail
+    assert "\n" not in caught.value.detail
+    assert caught.value.detail.startswith("PRISM_API_DB_URL:")
+
+
+def test_a_bad_url_stops_the_app_factory() -> None:
+    with pytest.raises(ConfigError):
+        create_app(Settings(api_db_url="mysql://x/y", _env_file=None))  # type: ignore[call-arg]
+
+
+def test_creating_the_app_touches_no_disk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "untouched.db"
+    create_app(Settings(api_db_url=f"sqlite:///{path}", _env_file=None))  # type: ignore[call-arg]
+    assert not path.exists()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = create_db_engine(
+        parse_database_url(f"sqlite:///{tmp_path / 'p.db'}"), busy_timeout_seconds=7
+    )
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 7000
+    engine.dispose()
+
+
+def test_slow_queries_are_logged_with_their_duration(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    engine = create_db_engine(parse_database_url(f"sqlite:///{tmp_path / 's.db'}"), slow_query_ms=0)
+    with caplog.at_level("WARNING", logger="prism.db"), engine.connect() as conn:
+        conn.execute(text("SELECT 42"))
+    engine.dispose()
+    record = next(r for r in caplog.records if "SELECT 42" in r.getMessage())
+    assert record.getMessage().startswith("slow query took ")
+    assert record.duration_ms >= 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-05T10:00:00Z", datetime(2026, 1, 5, 10, tzinfo=UTC)),
+        ("2026-01-05T12:00:00+02:00", datetime(2026, 1, 5, 10, tzinfo=UTC)),
+        ("2026-01-05T10:00:00", datetime(2026, 1, 5, 10, tzinfo=UTC)),
+        ("2026-01-05", datetime(2026, 1, 5, tzinfo=UTC)),
+        (1767607200, datetime(2026, 1, 5, 10, tzinfo=UTC)),
+        ("1767607200", datetime(2026, 1, 5, 10, tzinfo=UTC)),
+    ],
+)
+def test_every_datetime_form_is_read_as_utc(value: object, expected: datetime) -> None:
+    assert parse_datetime(value) == expected
+
+
+def test_datetimes_are_written_in_utc_with_z() -> None:
+    assert isoformat(datetime(2026, 1, 5, 10, tzinfo=UTC)) == "2026-01-05T10:00:00Z"
+
+
+@pytest.mark.parametrize("value", ["yesterday", "", float("nan"), True])
+def test_unreadable_datetimes_are_refused(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_datetime(value)
