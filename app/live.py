@@ -3,15 +3,21 @@
 Publishers (request handlers running in worker threads, or the event loop itself) call
 publish(); each subscriber owns a bounded queue. A subscriber whose queue overflows is
 marked and dropped: a client that cannot keep up is disconnected, never left hanging and
-never allowed to grow memory without bound.
+never allowed to grow memory without bound. Delivery only puts into queues, so a subscriber
+stuck on a slow network send delays nobody else.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any
+
+from app.timeutil import isoformat
 
 logger = logging.getLogger("prism.live")
 
@@ -30,6 +36,10 @@ class Subscription:
         """The next message, or None after `timeout` seconds or when the subscription closed."""
         if self.closed.is_set():
             return None
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
         getter = asyncio.ensure_future(self.queue.get())
         closer = asyncio.ensure_future(self.closed.wait())
         try:
@@ -37,6 +47,7 @@ class Subscription:
                 {getter, closer}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
+            # A getter cancelled after an item arrived leaves the item in the queue.
             for task in (getter, closer):
                 if not task.done():
                     task.cancel()
@@ -60,21 +71,31 @@ class Broadcaster:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        with self._lock:
+            return len(self._subscribers)
 
     def publish(self, message: Message) -> None:
-        """Thread-safe: hand the message to the event loop, which fans it out."""
+        """Thread-safe and never raises: hand the message to the event loop, which fans it out.
+
+        The message must be JSON (datetimes are turned into ISO strings); it is copied, so a
+        publisher may reuse or change its dict afterwards.
+        """
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or not self.subscriber_count:
+            return
+        frozen = _freeze(message)
+        if frozen is None:
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            self._deliver(message)
-        else:
-            loop.call_soon_threadsafe(self._deliver, message)
+            self._deliver(frozen)
+            return
+        # RuntimeError: the loop closed meanwhile; the server is stopping, nobody listens.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._deliver, frozen)
 
     def _deliver(self, message: Message) -> None:
         with self._lock:
@@ -96,6 +117,7 @@ class Broadcaster:
 
     @contextmanager
     def subscribe(self) -> Iterator[Subscription]:
+        """A new subscription for the duration of the block (call it on the event loop)."""
         subscription = Subscription(self._queue_size)
         with self._lock:
             self._subscribers.add(subscription)
@@ -104,3 +126,21 @@ class Broadcaster:
         finally:
             subscription.closed.set()
             self._remove(subscription)
+
+
+def _freeze(message: Message) -> Message | None:
+    """A deep JSON copy of the message, or None (logged) when it is not JSON."""
+    try:
+        frozen: Message = json.loads(json.dumps(message, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        logger.error("live message of type %r dropped: %s", message.get("type"), exc)
+        return None
+    return frozen
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -2,15 +2,20 @@
 
 import asyncio
 import logging
+import math
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session
 
 from app import __version__, migrations
 from app.api.docs import router as docs_router
@@ -22,7 +27,12 @@ from app.live import Broadcaster
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
 from app.paths import STATIC_DIR
+from app.services import settings_store
 from app.telemetry import Metrics
+from app.web.deps import LoginRequiredError, login_url
+from app.web.routes import WEB_ROUTERS
+from app.web.session import SessionCodec
+from app.web.templating import build_environment, is_fragment_request
 
 logger = logging.getLogger("prism.app")
 
@@ -50,6 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             logger.error(
                 "migration failed; the service is not ready: %s", app.state.migration_error
             )
+    app.state.session_codec = SessionCodec(await _session_secret_within(app, seconds=5))
     app.state.broadcaster.bind(asyncio.get_running_loop())
     app.state.started_at = time.time()
     logger.info("Prism Console %s serving %s", __version__, target.display)
@@ -57,6 +68,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         engine.dispose()
+
+
+async def _session_secret_within(app: FastAPI, *, seconds: float) -> str:
+    """The session secret, without letting a locked database hold start-up for long."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_session_secret, app), timeout=seconds)
+    except TimeoutError:
+        logger.warning(
+            "session secret not read within %ss; browser sessions end at restart", seconds
+        )
+        return secrets.token_urlsafe(32)
+
+
+def _session_secret(app: FastAPI) -> str:
+    """PRISM_SECRET_KEY, else a secret generated once and kept in the setting table."""
+    settings: Settings = app.state.settings
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    try:
+        with Session(app.state.engine) as session:
+            return settings_store.get_or_create_secret(session=session)
+    except SQLAlchemyError as exc:
+        # Not migrated or unreachable: sessions signed with this key end at restart,
+        # and /readyz already reports why the database is not usable.
+        logger.warning(
+            "session secret not stored (%s); browser sessions end at restart", type(exc).__name__
+        )
+        return secrets.token_urlsafe(32)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.broadcaster = Broadcaster(settings.stream_queue_size)
+    app.state.jinja = build_environment()
     app.state.started_at = time.time()
 
     _install_error_handlers(app)
@@ -92,11 +132,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router)
     app.include_router(docs_router)
+    for web_router in WEB_ROUTERS:
+        app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app
 
 
+def _json_safe(value: Any) -> Any:
+    """Validation errors echo the input; NaN, infinities and exceptions are not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 shape, made safe for inputs like NaN that JSON cannot carry.
+        return JSONResponse({"detail": _json_safe(exc.errors())}, status_code=422)
+
+    @app.exception_handler(LoginRequiredError)
+    async def _login_required(request: Request, exc: LoginRequiredError) -> Response:
+        target = login_url(exc.next_url)
+        if is_fragment_request(request):
+            # htmx follows HX-Redirect with a full navigation to the login page.
+            return Response(status_code=200, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
     @app.exception_handler(PrismError)
     async def _prism_error(_request: Request, exc: PrismError) -> JSONResponse:
         headers = None

@@ -1,6 +1,10 @@
 """Prometheus metrics of one app instance: each app gets its own registry."""
 
+import threading
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.registry import Collector
 
 from app import __version__
 
@@ -47,9 +51,28 @@ class Metrics:
             registry=self.registry,
         )
         self.build_info.labels(version=__version__).set(1)
+        self.stream_subscribers = Gauge(
+            "prism_stream_subscribers",
+            "Open live-update streams (server-sent events) of this process.",
+            registry=self.registry,
+        )
+        self._installed: set[str] = set()
+        self._install_lock = threading.Lock()
 
     def observe_db_query(self, seconds: float) -> None:
         self.db_query_duration.observe(seconds)
 
     def count_ingest(self, kind: str, count: int = 1) -> None:
         self.ingested.labels(kind=kind).inc(count)
+
+    def watch_stream_subscribers(self, count: Callable[[], float]) -> None:
+        """Read the number of open streams from `count` at each scrape."""
+        self.stream_subscribers.set_function(count)
+
+    def install_once(self, name: str, install: Callable[[], Collector]) -> None:
+        """Register the collector `install` builds, the first time `name` is seen only."""
+        with self._install_lock:
+            if name in self._installed:
+                return
+            self.registry.register(install())
+            self._installed.add(name)

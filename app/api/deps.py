@@ -1,5 +1,6 @@
 """Typed dependency aliases: route signatures stay short, typed and overridable in tests."""
 
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from app.live import Broadcaster
 from app.services import tokens
 from app.services.tokens import Principal
 from app.telemetry import Metrics
+from app.web.session import COOKIE_NAME, SessionCodec, principal_for_session
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -67,16 +69,43 @@ def bearer_token(request: Request) -> str | None:
     return credentials.strip()
 
 
+def session_principal(request: Request, session: Session, settings: Settings) -> Principal | None:
+    """The principal of the browser's session cookie, or None; sets request.state.web_session."""
+    codec: SessionCodec | None = getattr(request.app.state, "session_codec", None)
+    cookie = request.cookies.get(COOKIE_NAME)
+    if codec is None or not cookie:
+        return None
+    web_session = codec.read(cookie)
+    if web_session is None:
+        return None
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    principal = principal_for_session(web_session, session=session, admin_token=admin)
+    if principal is not None:
+        request.state.web_session = web_session
+        request.state.principal = principal
+    return principal
+
+
 def authenticate_request(request: Request, session: Session, settings: Settings) -> Principal:
-    """The caller's principal, from the bearer token; 401 when absent or unknown."""
+    """The caller's principal, from the bearer token or the session cookie; 401 when neither."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     plaintext = bearer_token(request)
     if plaintext is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, detail="Missing token", headers=_BEARER_CHALLENGE
-        )
+        principal = session_principal(request, session, settings)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, detail="Missing token", headers=_BEARER_CHALLENGE
+            )
+        # A cookie is sent by the browser on its own: state changes must prove intent.
+        if request.method not in {"GET", "HEAD", "OPTIONS"}:
+            sent = request.headers.get("X-CSRF-Token", "")
+            if not secrets.compare_digest(sent, request.state.web_session.csrf):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN, detail="CSRF token missing or invalid"
+                )
+        return principal
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     principal = tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
     if principal is None:

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from app.models.agent import Agent, AgentEvent, AgentStatusChange
+from app.models.agent import Agent, AgentEvent, AgentMemorySample, AgentStatusChange
 from app.models.metric import Metric
 from app.models.miner import Miner, MinerSample
 from app.models.runbook import Runbook, RunbookRun
@@ -14,6 +14,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Agent",
     "AgentEvent",
+    "AgentMemorySample",
     "AgentStatusChange",
     "ApiToken",
     "Metric",

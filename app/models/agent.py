@@ -1,11 +1,17 @@
 """Agents, their events and their status history."""
 
+import re
 from datetime import datetime
+from typing import Annotated, Literal
 
+from pydantic import Field as PydanticField
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
+from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
+from app.timeutil import UTCDateTime as UTCDateTimeField
 
 AGENT_STATUSES = ("online", "degraded", "offline")
 EVENT_KINDS = ("started", "heartbeat", "warn", "error", "completed")
@@ -52,3 +58,181 @@ class AgentStatusChange(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str = Field(max_length=16)
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- API schemas (camelCase on the wire; SPEC §5.1 keys are exact) ---------------------------
+
+AgentStatus = Literal["online", "degraded", "offline"]
+# Agent list orders; a leading '-' sorts descending.
+AgentSort = Literal[
+    "-lastSeenAt",
+    "lastSeenAt",
+    "name",
+    "-name",
+    "id",
+    "-id",
+    "domain",
+    "-domain",
+    "memoryUsedMB",
+    "-memoryUsedMB",
+]
+EventKind = Literal["started", "heartbeat", "warn", "error", "completed"]
+
+# The id is part of URLs (/api/agents/{id}): a slash could never be addressed, and whitespace
+# or control characters only ever come from a client bug.
+AGENT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
+AGENT_ID_RULE = "1-128 characters, no whitespace, control characters or '/'"
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_EVENT_MESSAGE = 65_536
+
+AgentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=AGENT_ID_PATTERN)]
+AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AgentDomain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+AgentVersion = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+
+
+MemoryMB = Annotated[float, PydanticField(ge=0, allow_inf_nan=False)]
+# memoryUsedMB, not the generated memoryUsedMb: the earlier clients read this exact key.
+MEMORY_ALIAS = "memoryUsedMB"
+
+
+def is_valid_agent_id(agent_id: str) -> bool:
+    """Whether a caller-chosen id obeys AGENT_ID_RULE (used where the id comes from a path)."""
+    return 1 <= len(agent_id) <= 128 and re.fullmatch(AGENT_ID_PATTERN, agent_id) is not None
+
+
+class AgentPublic(ApiModel):
+    """An agent as the API shows it: `status` is the shown (effective) status."""
+
+    id: str
+    name: str
+    domain: str
+    status: str
+    memory_used_mb: float = PydanticField(alias=MEMORY_ALIAS)
+    last_seen_at: UTCDateTimeField | None
+    version: str
+
+
+class EventPublic(ApiModel):
+    id: str
+    agent_id: str
+    kind: str
+    at: UTCDateTimeField
+    message: str
+
+
+class StatusChangePublic(ApiModel):
+    agent_id: str
+    from_status: str | None
+    to_status: str
+    at: UTCDateTimeField
+
+
+class AgentDetail(ApiModel):
+    agent: AgentPublic
+    recent: list[EventPublic]
+
+
+class AgentPage(ApiModel):
+    items: list[AgentPublic]
+    next_cursor: str | None = None
+
+
+class EventPage(ApiModel):
+    items: list[EventPublic]
+    next_cursor: str | None = None
+
+
+class StatusChangePage(ApiModel):
+    items: list[StatusChangePublic]
+    next_cursor: str | None = None
+
+
+class _NoNulls(ApiModel):
+    """Partial bodies: a field may be left out, but null is refused for NOT NULL columns."""
+
+    @field_validator("name", "domain", "status", "memory_used_mb", "version", check_fields=False)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class AgentCreate(ApiModel):
+    """Admin registration of an agent; the id is chosen by the caller."""
+
+    id: AgentId
+    name: AgentName
+    domain: AgentDomain
+    status: AgentStatus = "online"
+    memory_used_mb: MemoryMB = PydanticField(default=0.0, alias=MEMORY_ALIAS)
+    last_seen_at: UTCDateTimeField | None = None
+    version: AgentVersion = ""
+
+
+class AgentUpdate(_NoNulls):
+    """Admin partial update: only the fields sent change."""
+
+    name: AgentName | None = None
+    domain: AgentDomain | None = None
+    status: AgentStatus | None = None
+    memory_used_mb: MemoryMB | None = PydanticField(default=None, alias=MEMORY_ALIAS)
+    last_seen_at: UTCDateTimeField | None = None
+    version: AgentVersion | None = None
+
+
+class Heartbeat(_NoNulls):
+    """What an agent reports; name and domain also register an unknown agent."""
+
+    status: AgentStatus | None = None
+    memory_used_mb: MemoryMB | None = PydanticField(default=None, alias=MEMORY_ALIAS)
+    version: AgentVersion | None = None
+    name: AgentName | None = None
+    domain: AgentDomain | None = None
+
+
+class EventIn(ApiModel):
+    """One agent event; `at` defaults to the time it is received."""
+
+    kind: EventKind
+    message: Annotated[str, StringConstraints(max_length=MAX_EVENT_MESSAGE)]
+    at: UTCDateTimeField | None = None
+
+
+class EventBatch(ApiModel):
+    events: list[EventIn] = PydanticField(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
+class EventsAccepted(ApiModel):
+    status: Literal["accepted"] = "accepted"
+    count: int
+    ids: list[str]
+
+
+class AgentMemorySample(SQLModel, table=True):
+    """Memory an agent reported with a heartbeat: the agent page charts it over time."""
+
+    __tablename__ = "agentmemorysample"
+    __table_args__ = (
+        Index("ix_agentmemorysample_agent_id_recorded_at", "agent_id", "recorded_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    agent_id: str = Field(
+        sa_column=Column(String(128), ForeignKey("agent.id", ondelete="CASCADE"), nullable=False)
+    )
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    memory_used_mb: float
+
+
+class AgentMemorySeries(ApiModel):
+    """Columnar chart data (uPlot's layout): series["memoryUsedMB"].max[i] is at time t[i]."""
+
+    agent_id: str
+    since: UTCDateTimeField
+    until: UTCDateTimeField
+    bucket_seconds: int | None
+    points: int
+    t: list[float]
+    series: dict[str, SeriesStats]

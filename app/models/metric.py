@@ -1,7 +1,13 @@
 """Dashboard metric tiles."""
 
+from typing import Any, Literal
+
+import pydantic
+from pydantic import AliasChoices
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
+
+from app.models.base import ApiModel
 
 METRIC_STATUSES = ("good", "warning", "critical")
 
@@ -17,3 +23,59 @@ class Metric(SQLModel, table=True):
     caption: str = Field(default="", max_length=200)
     icon: str = Field(default="", max_length=64)
     status: str = Field(default="good", max_length=16)
+
+
+# --- API schemas -------------------------------------------------------------------------
+
+METRIC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MetricStatus = Literal["good", "warning", "critical"]
+
+
+class MetricTile(ApiModel):
+    """A dashboard tile as the API and the mobile dashboard show it; `id` is the metric_id."""
+
+    id: str = pydantic.Field(validation_alias=AliasChoices("metric_id", "id"))
+    title: str
+    value: str
+    caption: str
+    icon: str
+    status: str
+
+
+class MetricCreate(ApiModel):
+    """A new tile; `id` (also accepted as `metricId`) is its stable, caller-chosen name."""
+
+    id: str = pydantic.Field(
+        pattern=METRIC_ID_PATTERN, validation_alias=AliasChoices("id", "metricId", "metric_id")
+    )
+    title: str = pydantic.Field(min_length=1, max_length=200)
+    value: str = pydantic.Field(default="", max_length=200)
+    caption: str = pydantic.Field(default="", max_length=200)
+    icon: str = pydantic.Field(default="", max_length=64)
+    status: MetricStatus = "good"
+
+
+class MetricUpdate(ApiModel):
+    """A partial update: only the keys sent change; none of them may be null."""
+
+    title: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
+    value: str | None = pydantic.Field(default=None, max_length=200)
+    caption: str | None = pydantic.Field(default=None, max_length=200)
+    icon: str | None = pydantic.Field(default=None, max_length=64)
+    status: MetricStatus | None = None
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave the key out to keep the current value)")
+        return value
+
+
+class MetricPage(ApiModel):
+    items: list[MetricTile]
+    next_cursor: str | None = None
+
+
+class MetricEnvelope(ApiModel):
+    metric: MetricTile

@@ -1,11 +1,17 @@
 """Miner telemetry samples, and one row per miner pointing at its newest sample."""
 
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
+from app.timeutil import UTCDateTime as ApiDateTime
 
 
 class MinerSample(SQLModel, table=True):
@@ -37,3 +43,204 @@ class Miner(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     last_recorded_at: datetime = Field(sa_type=UTCDateTime)
     last_sample_id: int | None = Field(default=None, sa_type=BigIntPK)
+
+
+# API schemas. The compatible miner endpoints speak snake_case (SPEC Appendix A), so these
+# derive from plain BaseModel; only the newer miner list and series use camelCase (ApiModel).
+
+MAX_SHARE_COUNT = 2_147_483_647  # the share columns are 32-bit INTEGER on PostgreSQL
+ShareCount = Annotated[int, PydanticField(ge=0, le=MAX_SHARE_COUNT)]
+NonNegative = Annotated[float, PydanticField(ge=0)]
+TileIntent = Literal["good", "warning", "critical"]
+MinerState = Literal["ok", "warning", "critical", "stale"]
+
+
+class SampleMeasurements(BaseModel):
+    """What a miner reports, shared by the REST sample and the miner bridge's sample."""
+
+    # NaN and Infinity would poison every average and chart: refuse them at the door.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    pool: str | None = PydanticField(default=None, max_length=200)
+    profile: str | None = PydanticField(default=None, max_length=200)
+    hashrate_1m: NonNegative | None = None
+    hashrate_15m: NonNegative | None = None
+    shares_accepted: ShareCount = 0
+    shares_rejected: ShareCount = 0
+    shares_stale: ShareCount | None = PydanticField(
+        default=None, description="Missing or null: the value of shares_rejected."
+    )
+    latency_ms: NonNegative | None = None
+    temperature_c: float | None = None
+    last_share_difficulty: NonNegative | None = None
+    last_share_at: ApiDateTime | None = None
+
+    def columns(self, miner_id: str, recorded_at: datetime) -> dict[str, Any]:
+        """The minersample column values of this sample (the input of record_samples)."""
+        return {
+            "miner_id": miner_id,
+            "recorded_at": recorded_at,
+            "pool": self.pool,
+            "profile": self.profile,
+            "hashrate_1m": self.hashrate_1m,
+            "hashrate_15m": self.hashrate_15m,
+            "shares_accepted": self.shares_accepted,
+            "shares_rejected": self.shares_rejected,
+            "shares_stale": (
+                self.shares_rejected if self.shares_stale is None else self.shares_stale
+            ),
+            "latency_ms": self.latency_ms,
+            "temperature_c": self.temperature_c,
+            "last_share_difficulty": self.last_share_difficulty,
+            "last_share_at": self.last_share_at,
+        }
+
+
+class MinerSampleIn(SampleMeasurements):
+    """One sample as POSTed to /api/miners/sample; unknown keys are ignored."""
+
+    miner_id: str = PydanticField(min_length=1, max_length=128)
+    timestamp: ApiDateTime | None = PydanticField(
+        default=None, description="When the sample was taken; missing: the time it arrives."
+    )
+
+    def to_row(self, now: datetime) -> dict[str, Any]:
+        return self.columns(self.miner_id, self.timestamp or now)
+
+
+class MinerSampleBatchIn(BaseModel):
+    samples: list[MinerSampleIn] = PydanticField(
+        min_length=1,
+        description="1 to PRISM_MAX_BATCH_SAMPLES (10,000 by default) samples; all are stored "
+        "or none.",
+    )
+
+
+class BridgeSample(SampleMeasurements):
+    """The miner bridge's sample: `miner` and `ts` name the miner and the time.
+
+    The bridge also sends `shares_total` and `stale_rate`; they are ignored because the
+    console derives them from the share counts itself.
+    """
+
+    miner: str = PydanticField(min_length=1, max_length=128)
+    ts: ApiDateTime | None = None
+
+    def to_row(self, now: datetime) -> dict[str, Any]:
+        return self.columns(self.miner, self.ts or now)
+
+
+class BridgePayload(ApiModel):
+    type: str | None = None
+    sample: BridgeSample
+    org_id: str | None = None
+    agent_id: str | None = None
+
+
+BRIDGE_TOPICS = ("miner.sample",)
+
+
+class BridgeEventIn(BaseModel):
+    """The envelope the deployed miner bridge posts to /events."""
+
+    topic: Literal["miner.sample"]
+    payload: BridgePayload
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_topic(cls, data: Any) -> Any:
+        # Checked first so an unknown topic is reported as such, not as a bad payload.
+        if isinstance(data, dict) and "topic" in data and data["topic"] not in BRIDGE_TOPICS:
+            raise PydanticCustomError(
+                "unknown_topic",
+                "topic: unknown topic {topic}; accepted topics: {accepted}",
+                {"topic": repr(data["topic"]), "accepted": ", ".join(BRIDGE_TOPICS)},
+            )
+        return data
+
+
+class IngestAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+
+
+class BatchAccepted(IngestAccepted):
+    count: int
+
+
+class MinerSampleOut(BaseModel):
+    """A stored sample with its derived rates, exactly as earlier clients read it."""
+
+    miner_id: str
+    recorded_at: ApiDateTime
+    pool: str | None
+    profile: str | None
+    hashrate_1m: float | None
+    hashrate_15m: float | None
+    effective_hashrate: float | None = PydanticField(
+        description="(hashrate_1m, or hashrate_15m when that is missing or 0) * (1 - stale_rate)"
+    )
+    stale_rate: float = PydanticField(description="stale / (accepted + stale); 0 with no shares")
+    shares_accepted: int
+    shares_rejected: int
+    shares_stale: int
+    latency_ms: float | None
+    temperature_c: float | None
+    last_share_difficulty: float | None
+    last_share_at: ApiDateTime | None
+
+
+class LatestSamples(BaseModel):
+    samples: list[MinerSampleOut]
+    generated_at: ApiDateTime
+
+
+class Tile(BaseModel):
+    id: str
+    label: str
+    value: str
+    helper: str | None
+    intent: TileIntent | None
+
+
+class MinerTiles(BaseModel):
+    miner_id: str
+    updated_at: ApiDateTime = PydanticField(description="When the sample shown was recorded.")
+    tiles: list[Tile]
+
+
+class MinerPublic(ApiModel):
+    miner_id: str
+    first_seen_at: ApiDateTime
+    last_seen_at: ApiDateTime
+    latest: MinerSampleOut | None = PydanticField(
+        description="The newest sample (snake_case keys, as /api/miners/latest); null once "
+        "retention has pruned it."
+    )
+    state: MinerState = PydanticField(
+        description="stale when no sample arrived for PRISM_AGENT_OFFLINE_AFTER seconds; "
+        "otherwise the worst tile intent: critical, warning, else ok."
+    )
+
+
+class MinerPage(ApiModel):
+    items: list[MinerPublic]
+    next_cursor: str | None = None
+
+
+class MinerSeries(ApiModel):
+    """Columnar chart data: series[name].min[i] belongs to time t[i] (uPlot's layout)."""
+
+    miner_id: str
+    since: ApiDateTime
+    until: ApiDateTime
+    bucket_seconds: int | None = PydanticField(
+        description="Width of each bucket; null when the raw samples are returned."
+    )
+    points: int = PydanticField(description="Length of t and of every series list.")
+    t: list[float] = PydanticField(
+        description="Unix seconds: the bucket start, or the sample time for raw samples."
+    )
+    series: dict[str, SeriesStats] = PydanticField(
+        description="Per metric (hashrate1m, hashrate15m, effectiveHashrate, temperatureC, "
+        "sharesAccepted, sharesRejected, sharesStale, latencyMs): min, max and avg per point."
+    )

@@ -1,12 +1,16 @@
 """Runbooks and the runs requested from them."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.models.base import ApiModel
 from app.models.types import TagList, UTCDateTime
+from app.timeutil import UTCDateTime as ApiDateTime
 
 RUN_STATUSES = ("queued", "accepted", "rejected", "failed")
 
@@ -47,3 +51,104 @@ class RunbookRun(SQLModel, table=True):
     requested_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- API schemas -------------------------------------------------------------------------
+
+# Ids travel in URL paths, so they are limited to characters that need no escaping.
+RUNBOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def _unique_tags(tags: list[str] | None) -> list[str] | None:
+    return None if tags is None else list(dict.fromkeys(tags))
+
+
+class RunbookPublic(ApiModel):
+    """A runbook as the API shows it (SPEC §5.1: exactly these keys)."""
+
+    id: str
+    title: str
+    description: str
+    tags: list[str]
+    inputs_schema: dict[str, Any]
+    linked_workflow: str
+
+
+class RunbookCreate(ApiModel):
+    """A new runbook; `inputsSchema` must be a valid JSON Schema (2020-12)."""
+
+    id: str = pydantic.Field(pattern=RUNBOOK_ID_PATTERN)
+    title: str = pydantic.Field(min_length=1, max_length=200)
+    description: str = ""
+    tags: list[Tag] = pydantic.Field(default_factory=list)
+    inputs_schema: dict[str, Any] = pydantic.Field(default_factory=dict)
+    linked_workflow: str = pydantic.Field(default="", max_length=200)
+
+    _dedupe_tags = field_validator("tags")(_unique_tags)
+
+
+class RunbookUpdate(ApiModel):
+    """A partial update: only the keys sent change; none of them may be null."""
+
+    title: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    tags: list[Tag] | None = None
+    inputs_schema: dict[str, Any] | None = None
+    linked_workflow: str | None = pydantic.Field(default=None, max_length=200)
+
+    _dedupe_tags = field_validator("tags")(_unique_tags)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Absent means "keep"; an explicit null would blank a required column.
+        if value is None:
+            raise ValueError("must not be null (leave the key out to keep the current value)")
+        return value
+
+
+class RunbookPage(ApiModel):
+    items: list[RunbookPublic]
+    next_cursor: str | None = None
+
+
+class RunbookEnvelope(ApiModel):
+    runbook: RunbookPublic
+
+
+class ExecuteRequest(ApiModel):
+    """Body of POST /api/runbooks/{id}/execute; unknown keys are ignored (earlier contract)."""
+
+    input: dict[str, Any] | None = None
+    idempotency_key: str | None = pydantic.Field(default=None, max_length=200)
+
+
+class ExecuteResponse(ApiModel):
+    run_id: str
+    accepted: bool
+
+
+class RunPublic(ApiModel):
+    """One recorded execute request and the gateway's outcome."""
+
+    id: str
+    runbook_id: str
+    status: str
+    accepted: bool
+    input: dict[str, Any] | None
+    idempotency_key: str | None
+    workflow_name: str
+    gateway_run_id: str | None
+    gateway_status_code: int | None
+    error: str | None
+    request_id: str | None
+    requested_by: str | None
+    created_at: ApiDateTime
+    updated_at: ApiDateTime
+
+
+class RunPage(ApiModel):
+    items: list[RunPublic]
+    next_cursor: str | None = None

@@ -78,3 +78,26 @@ def test_a_request_id_is_generated_when_none_is_sent(anon_client: TestClient) ->
     first = anon_client.get("/no-such-page").headers["X-Request-ID"]
     second = anon_client.get("/no-such-page").headers["X-Request-ID"]
     assert len(first) == 36 and first != second
+
+
+def test_non_finite_numbers_get_a_422_not_a_500(client: TestClient) -> None:
+    response = client.post(
+        "/api/agents",
+        content=b'{"id": "a-1", "name": "A", "domain": "ops", "memoryUsedMB": NaN}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    fields = [error["loc"][-1] for error in response.json()["detail"]]
+    assert "memoryUsedMB" in fields
+
+
+def test_non_finite_sample_values_get_a_422_naming_the_field(client: TestClient) -> None:
+    response = client.post(
+        "/api/miners/sample",
+        content=b'{"miner_id": "m-1", "hashrate_1m": Infinity}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"][-1] == "hashrate_1m"
+    assert error["input"] == "inf"

@@ -12,7 +12,14 @@ from fastapi import FastAPI
 @contextmanager
 def running_server(app: FastAPI) -> Iterator[str]:
     """Serve `app` on a free loopback port; yields its base URL, stops it afterwards."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=3,  # open event streams would otherwise hold shutdown
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,5 +1,71 @@
-"""Routes of the events area (being built)."""
+"""The event log across agents: filters and keyset pages, newest first."""
 
-from fastapi import APIRouter
+import dataclasses
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query
+
+from app.api.deps import ReadPrincipal, SessionDep
+from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
+from app.api.responses import errors
+from app.models.agent import EVENT_KINDS, EventPage
+from app.services import events as event_service
+from app.services.events import EventQuery
+from app.timeutil import UTCDateTime
+
+router = APIRouter(tags=["events"])
+
+_TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
+
+
+def event_filters(
+    kind: Annotated[
+        list[str] | None,
+        Query(
+            description=f"Event kinds ({', '.join(EVENT_KINDS)}); repeat the parameter "
+            "or give a comma list."
+        ),
+    ] = None,
+    since: Annotated[
+        UTCDateTime | None, Query(description=f"Events at or after this time: {_TIME_FORMS}.")
+    ] = None,
+    until: Annotated[
+        UTCDateTime | None, Query(description=f"Events before this time: {_TIME_FORMS}.")
+    ] = None,
+) -> EventQuery:
+    """kind / since / until, shared by every event list and the event export."""
+    kinds = event_service.parse_kinds(kind)
+    event_service.check_time_range(since, until)
+    return EventQuery(kinds=kinds, since=since, until=until)
+
+
+EventFiltersDep = Annotated[EventQuery, Depends(event_filters)]
+AgentFilter = Annotated[str | None, Query(max_length=128, description="Only this agent's events.")]
+
+
+def event_query(filters: EventFiltersDep, agent: AgentFilter = None) -> EventQuery:
+    """Every event filter, the agent included."""
+    return dataclasses.replace(filters, agent_id=agent)
+
+
+EventQueryDep = Annotated[EventQuery, Depends(event_query)]
+
+
+@router.get(
+    "/api/events",
+    response_model=EventPage,
+    responses=errors(401, 403),
+    summary="Agent events, newest first",
+    description="Keyset pages: pass the previous page's `nextCursor` as `cursor`; events "
+    "recorded meanwhile never shift or repeat a page.",
+)
+def list_events(
+    _: ReadPrincipal, session: SessionDep, page: PageDep, query: EventQueryDep
+) -> EventPage:
+    rows, next_cursor = event_service.list_events(
+        session=session, query=query, limit=page.limit or DEFAULT_LIMIT, cursor=page.cursor
+    )
+    return EventPage(
+        items=[event_service.event_public(row) for row in rows],
+        next_cursor=encode_cursor(next_cursor) if next_cursor else None,
+    )

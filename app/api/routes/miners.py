@@ -1,5 +1,226 @@
-"""Routes of the miners area (being built)."""
+"""Miners: sample ingest (REST and the miner bridge), latest samples, tiles, list, series."""
 
-from fastapi import APIRouter
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, status
+from sqlmodel import Session
+
+from app.api.deps import (
+    BroadcasterDep,
+    IngestPrincipal,
+    MetricsDep,
+    ReadPrincipal,
+    SessionDep,
+    SettingsDep,
+)
+from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
+from app.api.responses import errors
+from app.errors import PayloadTooLargeError
+from app.live import Broadcaster
+from app.models.miner import (
+    BatchAccepted,
+    BridgeEventIn,
+    IngestAccepted,
+    LatestSamples,
+    MinerPage,
+    MinerSampleBatchIn,
+    MinerSampleIn,
+    MinerSeries,
+    MinerTiles,
+)
+from app.services import downsampling, miner_queries, series
+from app.services.miners import live_messages, record_samples
+from app.telemetry import Metrics
+from app.timeutil import UTCDateTime, utcnow
+
+router = APIRouter(tags=["miners"])
+
+DEFAULT_TILES_MINER = "xmrig"
+_TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
+
+MinerFilter = Annotated[
+    str | None, Query(max_length=128, description="Only this miner (unknown: an empty list).")
+]
+TilesMiner = Annotated[str, Query(max_length=128, description="The miner shown.")]
+
+
+def _ingest(
+    rows: Sequence[Mapping[str, Any]],
+    session: Session,
+    broadcaster: Broadcaster,
+    metrics: Metrics,
+) -> int:
+    """Store the rows (all or nothing), count them, then tell the live stream."""
+    count = record_samples(session=session, rows=rows)
+    metrics.count_ingest("sample", count)
+    for message in live_messages(rows, utcnow()):
+        broadcaster.publish(message)
+    return count
+
+
+@router.post(
+    "/api/miners/sample",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestAccepted,
+    responses=errors(401, 403),
+    tags=["ingest"],
+    summary="Record one miner sample",
+    description="snake_case keys; `timestamp` defaults to now and `shares_stale` to "
+    "`shares_rejected`; unknown keys are ignored.",
+)
+def ingest_sample(
+    body: MinerSampleIn,
+    _: IngestPrincipal,
+    session: SessionDep,
+    broadcaster: BroadcasterDep,
+    metrics: MetricsDep,
+) -> IngestAccepted:
+    _ingest([body.to_row(utcnow())], session, broadcaster, metrics)
+    return IngestAccepted()
+
+
+@router.post(
+    "/api/miners/samples",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchAccepted,
+    responses=errors(401, 403, 413),
+    tags=["ingest"],
+    summary="Record a batch of miner samples, all or nothing",
+    description="Each sample as for /api/miners/sample. One invalid sample rejects the whole "
+    "batch (422 naming its index and field) and nothing is stored; more than "
+    "PRISM_MAX_BATCH_SAMPLES samples is 413.",
+)
+def ingest_samples(
+    body: MinerSampleBatchIn,
+    _: IngestPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    broadcaster: BroadcasterDep,
+    metrics: MetricsDep,
+) -> BatchAccepted:
+    limit = settings.max_batch_samples
+    if len(body.samples) > limit:
+        metrics.ingest_rejected.labels(kind="sample", reason="too_large").inc()
+        raise PayloadTooLargeError(
+            f"samples: at most {limit} samples per request, got {len(body.samples)}"
+        )
+    now = utcnow()
+    count = _ingest([sample.to_row(now) for sample in body.samples], session, broadcaster, metrics)
+    return BatchAccepted(count=count)
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestAccepted,
+    responses=errors(401, 403),
+    tags=["ingest"],
+    summary="The miner bridge's envelope",
+    description='`{"topic": "miner.sample", "payload": {"sample": {"miner", "ts", ...}}}`, '
+    "stored as a miner sample (`miner` is the miner_id, `ts` the time). The bridge's "
+    "`shares_total` and `stale_rate` are ignored: the console derives them. An unknown "
+    "topic is 422.",
+)
+def bridge_event(
+    body: BridgeEventIn,
+    _: IngestPrincipal,
+    session: SessionDep,
+    broadcaster: BroadcasterDep,
+    metrics: MetricsDep,
+) -> IngestAccepted:
+    _ingest([body.payload.sample.to_row(utcnow())], session, broadcaster, metrics)
+    return IngestAccepted()
+
+
+@router.get(
+    "/api/miners/latest",
+    response_model=LatestSamples,
+    responses=errors(401, 403),
+    summary="The newest sample of every miner, by miner_id",
+)
+def latest(_: ReadPrincipal, session: SessionDep, miner_id: MinerFilter = None) -> LatestSamples:
+    samples = miner_queries.latest_samples(session=session, miner_id=miner_id)
+    return LatestSamples(samples=samples, generated_at=utcnow())
+
+
+def _tiles(session: Session, miner_id: str) -> MinerTiles:
+    return miner_queries.miner_tiles(session=session, miner_id=miner_id, now=utcnow())
+
+
+@router.get(
+    "/api/miners/tiles",
+    response_model=MinerTiles,
+    responses=errors(401, 403, 404),
+    summary="Dashboard tiles of a miner's newest sample",
+)
+def tiles(
+    _: ReadPrincipal, session: SessionDep, miner_id: TilesMiner = DEFAULT_TILES_MINER
+) -> MinerTiles:
+    return _tiles(session, miner_id)
+
+
+@router.get(
+    "/miners/tiles",
+    response_model=MinerTiles,
+    responses=errors(404),
+    summary="Dashboard tiles of a miner's newest sample (public, no token)",
+    description="Public for wall displays, as in the earlier service; same answer as "
+    "/api/miners/tiles.",
+)
+def public_tiles(session: SessionDep, miner_id: TilesMiner = DEFAULT_TILES_MINER) -> MinerTiles:
+    return _tiles(session, miner_id)
+
+
+@router.get(
+    "/api/miners",
+    response_model=MinerPage,
+    responses=errors(401, 403),
+    summary="Miners by id, each with its newest sample and state",
+    description="state: `stale` when no sample arrived for PRISM_AGENT_OFFLINE_AFTER "
+    "seconds; otherwise the worst tile intent (`critical`, `warning`), else `ok`. Keyset "
+    "pages: pass `nextCursor` as `cursor`.",
+)
+def list_miners(
+    _: ReadPrincipal, session: SessionDep, settings: SettingsDep, page: PageDep
+) -> MinerPage:
+    items, next_cursor = miner_queries.list_miners(
+        session=session,
+        now=utcnow(),
+        stale_after=settings.agent_offline_after,
+        limit=page.limit or DEFAULT_LIMIT,
+        cursor=page.cursor,
+    )
+    return MinerPage(items=items, next_cursor=encode_cursor(next_cursor) if next_cursor else None)
+
+
+@router.get(
+    "/api/miners/{miner_id}/series",
+    response_model=MinerSeries,
+    responses=errors(401, 403, 404),
+    summary="A miner's metrics over time, downsampled for charts",
+    description="At most `points` points per metric over [since, until) (default: the last "
+    "24 hours). Each point is a time bucket with the min, max and average of its samples, "
+    "so spikes survive downsampling; empty buckets are left out; with no more samples "
+    "than `points` the raw samples are returned (`bucketSeconds` null). `t` holds unix "
+    "seconds (uPlot's x axis). 404 when the miner never sent a sample; 422 when since is "
+    "not before until.",
+)
+def miner_series(
+    miner_id: str,
+    _: ReadPrincipal,
+    session: SessionDep,
+    since: Annotated[
+        UTCDateTime | None, Query(description=f"Start (inclusive): {_TIME_FORMS}.")
+    ] = None,
+    until: Annotated[
+        UTCDateTime | None, Query(description=f"End (exclusive; default now): {_TIME_FORMS}.")
+    ] = None,
+    points: Annotated[
+        int, Query(ge=1, le=series.MAX_POINTS, description="Most points per metric.")
+    ] = series.DEFAULT_POINTS,
+) -> MinerSeries:
+    since, until = downsampling.resolve_window(since, until, utcnow())
+    return series.miner_series(
+        session=session, miner_id=miner_id, since=since, until=until, points=points
+    )

@@ -1,5 +1,28 @@
-"""Routes of the mobile area (being built)."""
+"""The mobile dashboard (compatible §5.1 shape)."""
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from app.api.deps import ReadPrincipal, SessionDep, SettingsDep
+from app.api.responses import errors
+from app.models.mobile import MobileDashboard
+from app.services import mobile
+from app.timeutil import utcnow
+
+router = APIRouter(tags=["mobile"])
+
+
+@router.get(
+    "/api/mobile/dashboard",
+    response_model=MobileDashboard,
+    responses=errors(401, 403),
+    summary="Fleet summary, metric tiles and shortcuts for the mobile app",
+)
+def mobile_dashboard(
+    _principal: ReadPrincipal, session: SessionDep, settings: SettingsDep
+) -> MobileDashboard:
+    return mobile.dashboard(
+        session=session,
+        now=utcnow(),
+        offline_after=settings.agent_offline_after,
+        public_url=settings.public_url,
+    )

@@ -1,5 +1,68 @@
-"""Routes of the settings area (being built)."""
+"""Operator settings under /api/settings; keys starting with `_` are the service's own."""
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Response, status
+
+from app.api.deps import AdminPrincipal, ReadPrincipal, SessionDep
+from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
+from app.api.responses import errors
+from app.models.setting import SETTING_KEY_PATTERN, SettingPage, SettingPublic, SettingWrite
+from app.services import settings_store
+
+router = APIRouter(tags=["settings"])
+
+SettingKey = Annotated[
+    str,
+    Path(pattern=SETTING_KEY_PATTERN, description="1-128 characters of A-Z a-z 0-9 . _ -"),
+]
+
+
+@router.get(
+    "/api/settings",
+    response_model=SettingPage,
+    responses=errors(401, 403),
+    summary="List settings by key",
+)
+def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep) -> SettingPage:
+    rows, last = settings_store.list_settings(
+        session=session, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
+    )
+    return SettingPage(
+        items=[SettingPublic.model_validate(row) for row in rows],
+        next_cursor=encode_cursor(last) if last else None,
+    )
+
+
+@router.get(
+    "/api/settings/{key}",
+    response_model=SettingPublic,
+    responses=errors(401, 403, 404),
+    summary="One setting",
+)
+def get_setting(key: SettingKey, _principal: ReadPrincipal, session: SessionDep) -> SettingPublic:
+    return SettingPublic.model_validate(settings_store.get_setting(session=session, key=key))
+
+
+@router.put(
+    "/api/settings/{key}",
+    response_model=SettingPublic,
+    responses=errors(401, 403),
+    summary="Create or replace a setting",
+)
+def put_setting(
+    key: SettingKey, body: SettingWrite, _principal: AdminPrincipal, session: SessionDep
+) -> SettingPublic:
+    setting = settings_store.put_setting(session=session, key=key, value=body.value)
+    return SettingPublic.model_validate(setting)
+
+
+@router.delete(
+    "/api/settings/{key}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors(401, 403, 404),
+    summary="Delete a setting",
+)
+def delete_setting(key: SettingKey, _principal: AdminPrincipal, session: SessionDep) -> None:
+    settings_store.delete_setting(session=session, key=key)

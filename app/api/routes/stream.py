@@ -1,5 +1,46 @@
-"""Routes of the stream area (being built)."""
+"""The ops stream: every live update of this process as unnamed server-sent events."""
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from app.api.deps import BroadcasterDep, ReadPrincipal, SessionDep, SettingsDep
+from app.api.event_stream import EventStreamResponse, json_errors
+from app.live import Message
+from app.timeutil import isoformat, utcnow
+
+router = APIRouter(tags=["stream"])
+
+
+def heartbeat() -> Message:
+    return {"type": "heartbeat", "at": isoformat(utcnow())}
+
+
+@router.get(
+    "/api/stream/ops",
+    response_class=EventStreamResponse,
+    status_code=200,
+    summary="Live updates (server-sent events, unnamed `data:` messages)",
+    description=(
+        "Each message is one JSON object with a `type`: `heartbeat` on connect and after "
+        "every PRISM_STREAM_HEARTBEAT_SECONDS of silence, then `miner.sample`, "
+        "`agent_status`, `agent_event` and `metric_update` as they happen. A client that "
+        "falls PRISM_STREAM_QUEUE_SIZE messages behind is disconnected and should reconnect."
+    ),
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **json_errors(401, 403, 503),
+    },
+)
+def ops_stream(
+    _principal: ReadPrincipal,
+    session: SessionDep,
+    broadcaster: BroadcasterDep,
+    settings: SettingsDep,
+) -> EventStreamResponse:
+    # The token check is done: give its pooled connection back rather than hold it for as
+    # long as the stream stays open (hours, for a wall display).
+    session.close()
+    return EventStreamResponse(
+        broadcaster,
+        heartbeat=heartbeat,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+    )

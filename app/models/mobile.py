@@ -1,0 +1,41 @@
+"""API schemas of the mobile dashboard (no table: it summarises the others)."""
+
+import pydantic
+
+from app.models.base import ApiModel
+from app.models.metric import MetricTile
+from app.timeutil import UTCDateTime as ApiDateTime
+
+
+class FleetSummary(ApiModel):
+    """Counts computed from the fleet at request time."""
+
+    agents_total: int
+    agents_online: int
+    agents_degraded: int
+    agents_offline: int = pydantic.Field(
+        description="Agents shown offline, including those silent for longer than "
+        "PRISM_AGENT_OFFLINE_AFTER seconds whatever they last reported."
+    )
+    runbooks: int
+    miners_total: int
+    miners_reporting: int = pydantic.Field(
+        description="Miners with a sample in the last PRISM_AGENT_OFFLINE_AFTER seconds."
+    )
+    fleet_hashrate: float = pydantic.Field(
+        description="Sum of the effective hashrate (H/s) of every miner's newest sample."
+    )
+    generated_at: ApiDateTime
+
+
+class Shortcut(ApiModel):
+    id: str
+    title: str
+    icon: str
+    url: str
+
+
+class MobileDashboard(ApiModel):
+    summary: FleetSummary
+    metrics: list[MetricTile]
+    shortcuts: list[Shortcut]

@@ -1,0 +1,163 @@
+"""Runbook runs: execute (validated, idempotent, sent to the workflow gateway) and history."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.errors import UnprocessableError
+from app.models import RunbookRun
+from app.services.gateway import GatewayOutcome, WorkflowGateway
+from app.services.runbooks import get_runbook, validate_input
+from app.timeutil import isoformat, parse_datetime, utcnow
+
+
+def execute_runbook(
+    *,
+    session: Session,
+    runbook_id: str,
+    data: dict[str, Any] | None,
+    idempotency_key: str | None,
+    request_id: str | None,
+    requested_by: str | None,
+    gateway: WorkflowGateway | None,
+) -> RunbookRun:
+    """Record a run and hand it to the gateway; a repeated idempotency key returns the first run.
+
+    The run is committed before the gateway is called and updated afterwards, so no database
+    transaction (or SQLite write lock) is held while the network answers.
+    """
+    run, created = start_run(
+        session=session,
+        runbook_id=runbook_id,
+        data=data,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        requested_by=requested_by,
+    )
+    if not created or gateway is None:
+        return run
+    if not run.workflow_name:
+        outcome = GatewayOutcome("rejected", False, error="runbook has no linkedWorkflow to run")
+    else:
+        outcome = gateway.submit(
+            workflow_name=run.workflow_name,
+            data=run.input or {},
+            correlation_id=request_id or run.id,
+            # Without a caller's key the run id serves: the gateway can still drop duplicates.
+            idempotency_key=run.idempotency_key or run.id,
+        )
+    return record_outcome(session=session, run=run, outcome=outcome)
+
+
+def start_run(
+    *,
+    session: Session,
+    runbook_id: str,
+    data: dict[str, Any] | None,
+    idempotency_key: str | None,
+    request_id: str | None,
+    requested_by: str | None,
+) -> tuple[RunbookRun, bool]:
+    """The new `queued` run (True), or the run already holding this idempotency key (False)."""
+    runbook = get_runbook(session=session, runbook_id=runbook_id)
+    # A missing input is an empty object, so the schema's own message names what is required.
+    data = {} if data is None else data
+    validate_input(runbook=runbook, data=data)
+    key = idempotency_key if idempotency_key and idempotency_key.strip() else None
+    if key is not None:
+        # The earlier contract: a repeated key returns the first run, whatever the repeat's
+        # input; the stored run shows what was actually executed.
+        existing = find_by_idempotency_key(session=session, runbook_id=runbook_id, key=key)
+        if existing is not None:
+            return existing, False
+    now = utcnow()
+    run = RunbookRun(
+        id=str(uuid.uuid4()),
+        runbook_id=runbook_id,
+        idempotency_key=key,
+        input=data,
+        status="queued",
+        accepted=True,
+        workflow_name=runbook.linked_workflow,
+        request_id=request_id or None,
+        requested_by=requested_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key committed first: its run is the answer.
+        session.rollback()
+        existing = (
+            find_by_idempotency_key(session=session, runbook_id=runbook_id, key=key)
+            if key is not None
+            else None
+        )
+        if existing is None:
+            get_runbook(session=session, runbook_id=runbook_id)  # deleted meanwhile → 404
+            raise
+        return existing, False
+    return run, True
+
+
+def find_by_idempotency_key(*, session: Session, runbook_id: str, key: str) -> RunbookRun | None:
+    return session.exec(
+        select(RunbookRun).where(
+            col(RunbookRun.runbook_id) == runbook_id, col(RunbookRun.idempotency_key) == key
+        )
+    ).first()
+
+
+def record_outcome(*, session: Session, run: RunbookRun, outcome: GatewayOutcome) -> RunbookRun:
+    """Store what the gateway answered for this run."""
+    run.status = outcome.status
+    run.accepted = outcome.accepted
+    run.gateway_status_code = outcome.status_code
+    run.gateway_run_id = outcome.gateway_run_id
+    run.error = outcome.error
+    run.updated_at = utcnow()
+    session.add(run)
+    session.commit()
+    return run
+
+
+def list_runs(
+    *,
+    session: Session,
+    runbook_id: str,
+    limit: int,
+    after: Sequence[Any] | None = None,
+) -> tuple[list[RunbookRun], list[Any] | None]:
+    """A runbook's runs, newest first; the cursor continues after the last one returned."""
+    get_runbook(session=session, runbook_id=runbook_id)
+    statement = select(RunbookRun).where(col(RunbookRun.runbook_id) == runbook_id)
+    if after is not None:
+        statement = statement.where(_before(after))
+    statement = statement.order_by(
+        col(RunbookRun.created_at).desc(), col(RunbookRun.id).desc()
+    ).limit(limit + 1)
+    rows = list(session.exec(statement).all())
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, [isoformat(page[-1].created_at), page[-1].id]
+
+
+def _before(cursor: Sequence[Any]) -> ColumnElement[bool]:
+    try:
+        created_text, run_id = cursor
+        created_at = parse_datetime(created_text)
+    except (TypeError, ValueError):
+        raise UnprocessableError("cursor: not a cursor returned by this list") from None
+    if not isinstance(run_id, str):
+        raise UnprocessableError("cursor: not a cursor returned by this list")
+    return or_(
+        col(RunbookRun.created_at) < created_at,
+        and_(col(RunbookRun.created_at) == created_at, col(RunbookRun.id) < run_id),
+    )

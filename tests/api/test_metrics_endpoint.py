@@ -1,0 +1,192 @@
+"""/metrics: Prometheus text 0.0.4, HTTP metrics by route template, fleet gauges, access."""
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import Session
+
+from app import __version__
+from app.config import Settings
+from app.main import create_app
+from app.models import Agent, Miner, MinerSample
+from app.timeutil import utcnow
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(client: TestClient) -> Samples:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_are_prometheus_text_0_0_4_without_a_token(anon_client: TestClient) -> None:
+    response = anon_client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE
+    samples = scrape(anon_client)
+    assert samples[("prism_build_info", (("version", __version__),))] == 1
+    assert samples[("prism_fleet_scrape_error", ())] == 0
+    assert ("prism_stream_subscribers", ()) in samples
+
+
+def _route_labels(body: str) -> set[str]:
+    return set(re.findall(r'prism_http_requests_total\{[^}]*route="([^"]*)"', body))
+
+
+def test_http_metrics_are_labelled_by_route_template(app_settings: Settings) -> None:
+    app = create_app(app_settings)
+
+    @app.get("/api/probe-items/{item_id}")
+    def probe_item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    with TestClient(app) as client:
+        assert client.get("/api/probe-items/abc-123").status_code == 200
+        body = client.get("/metrics").text
+    assert "/api/probe-items/{item_id}" in _route_labels(body)
+    assert "abc-123" not in body
+
+
+def test_the_api_routes_are_labelled_by_their_template(app: FastAPI, client: TestClient) -> None:
+    assert client.get("/api/agents/raw-id-4242").status_code == 404
+    body = client.get("/metrics").text
+    assert re.search(
+        r'prism_http_requests_total\{method="GET",route="/api/agents/\{agent_id\}",'
+        r'status="404"\} [1-9]',
+        body,
+    )
+    templates = [
+        context.path
+        for context in iter_route_contexts(app.routes)
+        if context.path and "{" in context.path and "GET" in (context.methods or set())
+    ]
+    for template in templates:
+        client.get(re.sub(r"\{[^}]+\}", "raw-id-4242", template))
+    body = client.get("/metrics").text
+    assert set(templates) <= _route_labels(body)
+    assert "raw-id-4242" not in body
+
+
+def test_unknown_paths_share_one_label(client: TestClient) -> None:
+    assert client.get("/no/such/page-98765").status_code == 404
+    body = client.get("/metrics").text
+    assert "unmatched" in _route_labels(body)
+    assert "page-98765" not in body
+
+
+def test_agents_are_counted_by_the_status_operators_see(
+    client: TestClient, db_session: Session
+) -> None:
+    now = utcnow()
+    stale = now - timedelta(days=1)
+    db_session.add_all(
+        [
+            Agent(id="a1", name="A1", domain="ops", status="online", last_seen_at=now),
+            Agent(id="a2", name="A2", domain="ops", status="online", last_seen_at=now),
+            Agent(id="a3", name="A3", domain="ops", status="degraded", last_seen_at=now),
+            Agent(id="a4", name="A4", domain="ops", status="online", last_seen_at=stale),
+            Agent(id="a5", name="A5", domain="ops", status="offline", last_seen_at=now),
+            Agent(id="a6", name="A6", domain="ops", status="online", last_seen_at=None),
+        ]
+    )
+    db_session.commit()
+    samples = scrape(client)
+    assert samples[("prism_agents", (("status", "online"),))] == 2
+    assert samples[("prism_agents", (("status", "degraded"),))] == 1
+    assert samples[("prism_agents", (("status", "offline"),))] == 3
+
+
+def test_an_empty_fleet_still_exports_every_status_at_zero(client: TestClient) -> None:
+    samples = scrape(client)
+    for status in ("online", "degraded", "offline"):
+        assert samples[("prism_agents", (("status", status),))] == 0
+
+
+def test_miner_gauges_come_from_each_miners_newest_sample(
+    client: TestClient, db_session: Session
+) -> None:
+    newest = utcnow().replace(microsecond=0)
+    older = MinerSample(
+        miner_id="rig-1",
+        recorded_at=newest - timedelta(minutes=5),
+        hashrate_1m=5000,
+        temperature_c=90,
+    )
+    latest = MinerSample(
+        miner_id="rig-1",
+        recorded_at=newest,
+        hashrate_1m=0,  # 0 falls back to the 15-minute rate
+        hashrate_15m=1000,
+        shares_accepted=90,
+        shares_stale=10,
+        temperature_c=71.5,
+    )
+    quiet = MinerSample(miner_id="rig-2", recorded_at=newest - timedelta(hours=1))
+    db_session.add_all([older, latest, quiet])
+    db_session.flush()
+    db_session.add_all(
+        [
+            Miner(
+                miner_id="rig-1",
+                first_seen_at=older.recorded_at,
+                last_recorded_at=newest,
+                last_sample_id=latest.id,
+            ),
+            Miner(
+                miner_id="rig-2",
+                first_seen_at=quiet.recorded_at,
+                last_recorded_at=quiet.recorded_at,
+                last_sample_id=quiet.id,
+            ),
+        ]
+    )
+    db_session.commit()
+
+    samples = scrape(client)
+    rig1 = (("miner_id", "rig-1"),)
+    rig2 = (("miner_id", "rig-2"),)
+    assert samples[("prism_miner_hashrate", rig1)] == pytest.approx(900)
+    assert samples[("prism_miner_temperature_celsius", rig1)] == 71.5
+    assert samples[("prism_miner_last_seen_timestamp_seconds", rig1)] == newest.timestamp()
+    assert samples[("prism_miner_last_seen_timestamp_seconds", rig2)] == pytest.approx(
+        quiet.recorded_at.timestamp()
+    )
+    # No rate and no temperature reported: no made-up zero.
+    assert ("prism_miner_hashrate", rig2) not in samples
+    assert ("prism_miner_temperature_celsius", rig2) not in samples
+
+
+def test_ingest_counters_and_query_durations_are_exported(client: TestClient, app: FastAPI) -> None:
+    before = scrape(client).get(("prism_ingest_items_total", (("kind", "sample"),)), 0)
+    app.state.metrics.count_ingest("sample", 3)
+    samples = scrape(client)
+    assert samples[("prism_ingest_items_total", (("kind", "sample"),))] == before + 3
+    assert samples[("prism_db_query_duration_seconds_count", ())] > 0
+
+
+def test_metrics_need_a_read_token_when_not_public(
+    make_client: Callable[..., TestClient], token_for: Callable[[str], dict[str, str]]
+) -> None:
+    private = make_client(metrics_public=False)
+    anonymous = TestClient(private.app)
+    response = anonymous.get("/metrics")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Missing token"}
+
+    assert anonymous.get("/metrics", headers=token_for("ingest")).status_code == 403
+    read = anonymous.get("/metrics", headers=token_for("read"))
+    assert read.status_code == 200
+    assert read.headers["content-type"] == CONTENT_TYPE

@@ -1,0 +1,180 @@
+"""GET /api/mobile/dashboard: the compatible shape, with a summary of the real fleet."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.models import Agent, Metric, Miner, MinerSample, Runbook
+from app.timeutil import parse_datetime, utcnow
+
+SHORTCUTS = [
+    {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "/runbooks"},
+    {"id": "agents", "title": "Agents", "icon": "cpu", "url": "/agents"},
+]
+
+
+def _agent(agent_id: str, status: str, seconds_ago: float | None) -> Agent:
+    seen = None if seconds_ago is None else utcnow() - timedelta(seconds=seconds_ago)
+    return Agent(id=agent_id, name=agent_id, domain="ops", status=status, last_seen_at=seen)
+
+
+def _miner(session: Session, miner_id: str, seconds_ago: float, **sample: object) -> None:
+    at = utcnow() - timedelta(seconds=seconds_ago)
+    older = MinerSample(miner_id=miner_id, recorded_at=at - timedelta(minutes=1), hashrate_1m=1e9)
+    row = MinerSample(miner_id=miner_id, recorded_at=at, **sample)  # type: ignore[arg-type]
+    session.add_all([older, row])
+    session.flush()
+    session.add(
+        Miner(
+            miner_id=miner_id,
+            first_seen_at=older.recorded_at,
+            last_recorded_at=at,
+            last_sample_id=row.id,
+        )
+    )
+    session.commit()
+
+
+def test_an_empty_fleet_has_zero_counts_and_the_two_shortcuts(client: TestClient) -> None:
+    response = client.get("/api/mobile/dashboard")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"summary", "metrics", "shortcuts"}
+    summary = body["summary"]
+    generated = parse_datetime(summary.pop("generatedAt"))
+    assert abs(generated - utcnow()) < timedelta(minutes=5)
+    assert summary == {
+        "agentsTotal": 0,
+        "agentsOnline": 0,
+        "agentsDegraded": 0,
+        "agentsOffline": 0,
+        "runbooks": 0,
+        "minersTotal": 0,
+        "minersReporting": 0,
+        "fleetHashrate": 0.0,
+    }
+    assert body["metrics"] == []
+    assert body["shortcuts"] == SHORTCUTS
+
+
+def test_metrics_are_sorted_by_title_with_the_tile_keys(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all(
+        [
+            Metric(
+                metric_id="uptime",
+                title="Platform Uptime",
+                value="99.95%",
+                caption="Last 24h",
+                icon="activity",
+                status="good",
+            ),
+            Metric(
+                metric_id="latency",
+                title="Gateway P99 Latency",
+                value="420ms",
+                caption="Last 5m",
+                icon="zap",
+                status="warning",
+            ),
+        ]
+    )
+    db_session.commit()
+    metrics = client.get("/api/mobile/dashboard").json()["metrics"]
+    assert metrics == [
+        {
+            "id": "latency",
+            "title": "Gateway P99 Latency",
+            "value": "420ms",
+            "caption": "Last 5m",
+            "icon": "zap",
+            "status": "warning",
+        },
+        {
+            "id": "uptime",
+            "title": "Platform Uptime",
+            "value": "99.95%",
+            "caption": "Last 24h",
+            "icon": "activity",
+            "status": "good",
+        },
+    ]
+
+
+def test_agents_are_counted_by_the_status_operators_see(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all(
+        [
+            _agent("a1", "online", 10),
+            _agent("a2", "online", 20),
+            _agent("a3", "degraded", 10),
+            _agent("a4", "offline", 10),
+            _agent("silent", "online", 3600),  # reported online, silent for an hour
+            _agent("never", "online", None),
+        ]
+    )
+    db_session.add_all([Runbook(id="r1", title="R1"), Runbook(id="r2", title="R2")])
+    db_session.commit()
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert (summary["agentsTotal"], summary["agentsOnline"]) == (6, 2)
+    assert (summary["agentsDegraded"], summary["agentsOffline"]) == (1, 3)
+    assert summary["runbooks"] == 2
+
+
+def test_the_offline_threshold_follows_the_setting(
+    make_client: Callable[..., TestClient], db_session: Session
+) -> None:
+    client = make_client(agent_offline_after=7200)
+    db_session.add(_agent("silent", "online", 3600))
+    db_session.commit()
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert (summary["agentsOnline"], summary["agentsOffline"]) == (1, 0)
+
+
+def test_miners_and_hashrate_come_from_each_miners_newest_sample(
+    client: TestClient, db_session: Session
+) -> None:
+    # 1000 H/s with 1 stale of 4 shares → 750; 1m rate of 0 falls back to the 15m rate.
+    _miner(db_session, "rig-a", 30, hashrate_1m=1000.0, shares_accepted=3, shares_stale=1)
+    _miner(db_session, "rig-b", 60, hashrate_1m=0.0, hashrate_15m=500.0)
+    _miner(db_session, "rig-c", 7200, hashrate_1m=250.0)  # silent for two hours
+    _miner(db_session, "rig-d", 10)  # reported no rate at all
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert (summary["minersTotal"], summary["minersReporting"]) == (4, 3)
+    assert summary["fleetHashrate"] == pytest.approx(750.0 + 500.0 + 250.0)
+
+
+def test_a_miner_whose_sample_was_pruned_still_counts(
+    client: TestClient, db_session: Session
+) -> None:
+    now = utcnow()
+    db_session.add(
+        Miner(miner_id="rig", first_seen_at=now, last_recorded_at=now, last_sample_id=None)
+    )
+    db_session.commit()
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert (summary["minersTotal"], summary["fleetHashrate"]) == (1, 0.0)
+
+
+def test_shortcut_urls_start_with_the_public_url(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(public_url="https://console.example.com")
+    shortcuts = client.get("/api/mobile/dashboard").json()["shortcuts"]
+    assert [item["url"] for item in shortcuts] == [
+        "https://console.example.com/runbooks",
+        "https://console.example.com/agents",
+    ]
+
+
+def test_the_dashboard_needs_a_read_token(
+    anon_client: TestClient, token_for: Callable[[str], dict[str, str]]
+) -> None:
+    assert anon_client.get("/api/mobile/dashboard").status_code == 401
+    assert anon_client.get("/api/mobile/dashboard", headers=token_for("read")).status_code == 200
+    assert anon_client.get("/api/mobile/dashboard", headers=token_for("ingest")).status_code == 403
