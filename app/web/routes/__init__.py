@@ -2,6 +2,15 @@
 
 from fastapi import APIRouter
 
-from app.web.routes import auth
+from app.web.routes import agents, auth, cross, events, miners, overview, runbooks, settings
 
-WEB_ROUTERS: list[APIRouter] = [auth.router]
+WEB_ROUTERS: list[APIRouter] = [
+    auth.router,
+    overview.router,
+    agents.router,
+    events.router,
+    runbooks.router,
+    miners.router,
+    settings.router,
+    cross.router,
+]
