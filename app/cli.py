@@ -12,6 +12,7 @@ import uvicorn
 
 from app import __version__
 from app.cli_db import db
+from app.cli_main import main_app
 from app.cli_serve import announcement
 from app.cli_support import database_target, load_settings, one_line_errors, say
 from app.cli_token import token
@@ -27,6 +28,7 @@ cli = typer.Typer(
 )
 cli.add_typer(db)
 cli.add_typer(token)
+cli.add_typer(main_app)
 
 
 def _show_version(value: bool) -> None:

@@ -25,6 +25,7 @@ from app.db import create_db_engine, parse_database_url
 from app.errors import PrismError, UnavailableError
 from app.live import Broadcaster
 from app.logging_setup import configure_logging
+from app.maindb import create_main_database
 from app.middleware import RequestContextMiddleware
 from app.paths import STATIC_DIR
 from app.services import settings_store
@@ -60,6 +61,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             logger.error(
                 "migration failed; the service is not ready: %s", app.state.migration_error
             )
+    # Opened lazily: an absent or hanging main database only degrades the cross-service views.
+    app.state.main_db = create_main_database(settings)
     app.state.session_codec = SessionCodec(await _session_secret_within(app, seconds=5))
     app.state.broadcaster.bind(asyncio.get_running_loop())
     app.state.started_at = time.time()
@@ -67,6 +70,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if app.state.main_db is not None:
+            await asyncio.to_thread(app.state.main_db.dispose)
         engine.dispose()
 
 
@@ -102,7 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; the database is opened in the lifespan, not here."""
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    parse_database_url(settings.api_db_url)  # a bad URL fails here, with one clear line
+    # A bad URL fails here, with one clear line, before anything is served.
+    parse_database_url(settings.api_db_url)
+    if settings.main_db_url:
+        parse_database_url(settings.main_db_url, variable="PRISM_MAIN_DB_URL")
     app = FastAPI(
         title="Prism Console",
         version=__version__,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Literal, TypeVar
 
 from sqlalchemy import Engine, inspect, text
@@ -164,7 +165,8 @@ async def _main_check(
         return CheckResult(
             MAIN_DB, "warn", "datastore", utcnow(), output="main database not opened yet"
         )
-    outcome = await _timed(("mainDb", id(main_db)), main_db.check, timeout)
+    check = partial(main_db.check, timeout_ms=max(1, int(timeout * 1000)))
+    outcome = await _timed(("mainDb", id(main_db)), check, timeout)
     if isinstance(outcome, str):
         return CheckResult(MAIN_DB, "warn", "datastore", utcnow(), output=outcome)
     if not outcome.ok:

@@ -7,6 +7,7 @@ from app.api.routes import (
     events,
     exports,
     health,
+    maindb,
     metric_tiles,
     miners,
     mobile,
@@ -28,4 +29,5 @@ API_ROUTERS: list[APIRouter] = [
     mobile.router,
     exports.router,
     stream.router,
+    maindb.router,
 ]
