@@ -79,6 +79,9 @@ def serve(
         log_level=settings.log_level.lower(),
         # Open event streams never end by themselves: give them a few seconds, then close.
         timeout_graceful_shutdown=5,
+        access_log=False,  # the app logs one structured line per request itself
+        proxy_headers=False,  # X-Forwarded-* is trusted only where configured
+
     )
 
 

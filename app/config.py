@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     agent_offline_after: int = Field(default=300, ge=1)
     gateway_url: str | None = None
     gateway_timeout: float = Field(default=10, gt=0)
-    auth_verify_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     metrics_public: bool = True
     log_format: Literal["text", "json"] = "text"
@@ -55,14 +54,14 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("main_db_url", "gateway_url", "auth_verify_url", mode="before")
+    @field_validator("main_db_url", "gateway_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
 
-    @field_validator("public_url", "gateway_url", "auth_verify_url")
+    @field_validator("public_url", "gateway_url")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
