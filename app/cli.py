@@ -81,7 +81,6 @@ def serve(
         timeout_graceful_shutdown=5,
         access_log=False,  # the app logs one structured line per request itself
         proxy_headers=False,  # X-Forwarded-* is trusted only where configured
-
     )
 
 
