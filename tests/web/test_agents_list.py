@@ -1,0 +1,247 @@
+"""The agent list page: table, search, filters, sort, keyset pages, partial refresh, exports."""
+
+import re
+from datetime import timedelta
+from html import unescape
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.models import Agent
+from app.timeutil import utcnow
+from tests.web.conftest import HX
+
+TABLE = {**HX, "HX-Target": "agents-table"}
+
+
+def _arrange(db_session: Session) -> None:
+    now = utcnow()
+    db_session.add_all(
+        [
+            Agent(
+                id="db-1",
+                name="Postgres Watcher",
+                domain="data",
+                status="online",
+                memory_used_mb=512.25,
+                last_seen_at=now - timedelta(seconds=10),
+                version="2.1.0",
+            ),
+            Agent(
+                id="edge-7",
+                name="Edge Router",
+                domain="infrastructure",
+                status="degraded",
+                memory_used_mb=128,
+                last_seen_at=now - timedelta(seconds=20),
+                version="1.0.3",
+            ),
+            Agent(
+                id="ledger",
+                name="Ledger Sync",
+                domain="finance",
+                status="online",
+                memory_used_mb=2048,
+                # Reported online, silent for two hours: shown offline.
+                last_seen_at=now - timedelta(hours=2),
+            ),
+            Agent(id="fresh", name="Archive", domain="data", status="online", memory_used_mb=64),
+        ]
+    )
+    db_session.commit()
+
+
+def _row_ids(html: str) -> list[str]:
+    """Agent ids of the table rows, in order."""
+    return re.findall(r'<span class="muted mono">([^<]+)</span>', html)
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_and_back(anon_client: TestClient) -> None:
+    response = anon_client.get("/agents?status=online", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/agents%3Fstatus%3Donline"
+
+
+def test_the_table_shows_each_agent_with_its_shown_status(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    page = web_client.get("/agents").text
+    row = page.split('<a href="/agents/db-1">Postgres Watcher</a>')[1].split("</tr>")[0]
+    assert "<td>data</td>" in row
+    assert '<span class="badge status-online">Online</span>' in row
+    assert "512.2 MB" in row
+    assert "2.1.0" in row
+    assert re.search(
+        r'<time datetime="\d{4}-\d\d-\d\dT[\d:.]+Z" title="[^"]+">\d+s ago</time>', row
+    )
+    silent = page.split('<a href="/agents/ledger">')[1].split("</tr>")[0]
+    assert "status-offline" in silent
+    never = page.split('<a href="/agents/fresh">')[1].split("</tr>")[0]
+    assert "never" in never
+    # Default order: most recently seen first, never-seen last.
+    assert _row_ids(page) == ["db-1", "edge-7", "ledger", "fresh"]
+    assert "Showing 4 of 4 agents" in page
+
+
+def test_search_matches_id_or_name_case_insensitively(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    assert _row_ids(web_client.get("/agents?q=ROUTER").text) == ["edge-7"]
+    assert _row_ids(web_client.get("/agents?q=db-").text) == ["db-1"]
+    empty = web_client.get("/agents?q=nothing-like-this").text
+    assert _row_ids(empty) == []
+    assert "No agent matches these filters." in empty
+
+
+def test_the_status_filter_uses_the_shown_status(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    assert _row_ids(web_client.get("/agents?status=offline").text) == ["ledger", "fresh"]
+    assert _row_ids(web_client.get("/agents?status=online").text) == ["db-1"]
+    page = web_client.get("/agents?status=degraded").text
+    assert '<option value="degraded" selected>' in page
+
+
+def test_domain_options_come_from_the_data_and_filter_the_table(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    page = web_client.get("/agents?domain=data&q=").text
+    options = re.findall(r'<option value="([^"]*)"', page.split('id="agents-domain"')[1])
+    assert options == ["", "data", "finance", "infrastructure"]
+    assert '<option value="data" selected>' in page
+    assert _row_ids(page) == ["db-1", "fresh"]
+
+
+def test_column_headers_sort_and_toggle_the_direction(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    by_name = web_client.get("/agents?sort=name").text
+    assert _row_ids(by_name) == ["fresh", "edge-7", "ledger", "db-1"]
+    by_id = web_client.get("/agents?sort=id").text
+    assert _row_ids(by_id) == ["db-1", "edge-7", "fresh", "ledger"]
+    header = by_id.split('id="sort-id"')[0].rsplit("<th", 1)[1]
+    assert 'aria-sort="ascending"' in header
+    assert 'id="sort-id" href="/agents?sort=-id"' in by_id
+    descending = web_client.get("/agents?sort=-id").text
+    assert _row_ids(descending) == ["ledger", "fresh", "edge-7", "db-1"]
+    assert 'aria-sort="descending"' in descending.split('id="sort-id"')[0].rsplit("<th", 1)[1]
+    assert 'id="sort-id" href="/agents?sort=id"' in descending
+    # Memory starts with the biggest; the default order needs no parameter in its URL.
+    assert 'id="sort-memoryUsedMB" href="/agents?sort=-memoryUsedMB"' in descending
+    assert 'id="sort-lastSeenAt" href="/agents"' in descending
+
+
+def test_sort_links_keep_the_filters(web_client: TestClient, db_session: Session) -> None:
+    _arrange(db_session)
+    page = web_client.get("/agents?domain=data&q=a").text
+    assert 'id="sort-id" href="/agents?q=a&amp;domain=data&amp;sort=id"' in page
+
+
+def test_pages_follow_the_next_link_until_the_last(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    first = web_client.get("/agents?sort=id&limit=3").text
+    assert _row_ids(first) == ["db-1", "edge-7", "fresh"]
+    assert "Showing 3 of 4 agents" in first
+    next_url = unescape(re.findall(r'<a class="button" href="([^"]+)">Next page</a>', first)[0])
+    assert "cursor=" in next_url and "sort=id" in next_url and "limit=3" in next_url
+    second = web_client.get(next_url).text
+    assert _row_ids(second) == ["ledger"]
+    assert "Next page" not in second
+    assert "First page" in second
+
+
+def test_a_broken_cursor_gets_the_page_with_an_error(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    response = web_client.get("/agents?cursor=not-a-cursor")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "cursor: not a cursor returned by this API" in response.text
+
+
+def test_bad_filter_values_are_named_on_the_page(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    response = web_client.get("/agents?status=sleeping&sort=colour&limit=0")
+    assert response.status_code == 422
+    assert '<p class="field-error" id="status-error">status: must be one of' in response.text
+    assert 'aria-invalid="true" aria-describedby="status-error"' in response.text
+    assert "sort: must be one of" in response.text
+    assert "limit: a whole number from 1 to 1000" in response.text
+    assert _row_ids(response.text) == []
+
+
+def test_htmx_targeting_the_table_gets_only_the_table(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    full = web_client.get("/agents?status=offline")
+    assert full.text.startswith("<!doctype html>")
+    assert 'id="agents-filters"' in full.text
+    assert "HX-Request" in full.headers["Vary"]
+    assert "HX-Target" in full.headers["Vary"]
+
+    fragment = web_client.get("/agents?status=offline", headers=HX)
+    assert fragment.text.startswith("<title>Agents · Prism Console</title>")
+    assert "<html" not in fragment.text
+    assert 'id="agents-filters"' in fragment.text
+
+    table = web_client.get("/agents?status=offline", headers=TABLE)
+    assert table.text.lstrip().startswith('<div id="agents-table"')
+    assert "<title>" not in table.text
+    assert 'id="agents-filters"' not in table.text
+    assert _row_ids(table.text) == ["ledger", "fresh"]
+
+
+def test_the_table_refreshes_itself_with_the_current_filters(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    table = web_client.get("/agents?status=offline&sort=name", headers=TABLE).text
+    assert (
+        'hx-get="/agents?status=offline&amp;sort=name" hx-trigger="every 10s" '
+        'hx-target="#agents-table" hx-swap="outerHTML"'
+    ) in table
+    # The order travels with the filter form, which lives outside the table.
+    assert '<input type="hidden" name="sort" value="name" form="agents-filters">' in table
+
+
+def test_the_filter_form_works_without_javascript_and_filters_live_with_htmx(
+    web_client: TestClient,
+) -> None:
+    page = web_client.get("/agents").text
+    form = page.split('<form id="agents-filters"')[1].split(">")[0]
+    assert 'method="get" action="/agents"' in form
+    assert 'hx-get="/agents" hx-target="#agents-table"' in form
+    assert 'hx-push-url="true"' in form
+    assert "input changed delay:300ms" in form
+    for field in ("agents-q", "agents-status", "agents-domain"):
+        assert f'<label for="{field}">' in page
+
+
+def test_export_links_carry_the_filters(web_client: TestClient, db_session: Session) -> None:
+    _arrange(db_session)
+    page = web_client.get("/agents?status=online&domain=data&q=post&sort=name").text
+    query = "q=post&amp;status=online&amp;domain=data&amp;sort=name"
+    assert f'href="/api/export/agents.csv?{query}"' in page
+    assert f'href="/api/export/agents.json?{query}"' in page
+
+
+def test_a_read_only_session_sees_the_list_without_write_controls(
+    read_web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    response = read_web_client.get("/agents")
+    assert response.status_code == 200
+    assert _row_ids(response.text) == ["db-1", "edge-7", "ledger", "fresh"]
+    # The only form that posts is signing out.
+    assert response.text.count('method="post"') == 1
