@@ -47,7 +47,7 @@ SERIES_NAMES = (
 )
 
 
-def _metric_expressions() -> list[Any]:
+def metric_expressions() -> list[Any]:
     """The SQL of each series, in the order of SERIES_NAMES."""
     return [
         col(MinerSample.hashrate_1m),
@@ -76,7 +76,7 @@ def miner_series(
         bucket_seconds = None
     else:
         plan = plan_buckets(since, until, points)
-        metrics = list(zip(SERIES_NAMES, _metric_expressions(), strict=True))
+        metrics = list(zip(SERIES_NAMES, metric_expressions(), strict=True))
         t, series = bucketed(
             session,
             time_column=col(MinerSample.recorded_at),
