@@ -127,6 +127,12 @@ def record_outcome(*, session: Session, run: RunbookRun, outcome: GatewayOutcome
     return run
 
 
+def get_run(*, session: Session, runbook_id: str, run_id: str) -> RunbookRun | None:
+    """One run of one runbook, or None (an id from another runbook is not found)."""
+    run = session.get(RunbookRun, run_id)
+    return run if run is not None and run.runbook_id == runbook_id else None
+
+
 def list_runs(
     *,
     session: Session,

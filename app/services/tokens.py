@@ -88,10 +88,15 @@ def list_tokens(*, session: Session) -> list[ApiToken]:
     return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc())).all())
 
 
-def revoke_token(*, session: Session, token_id: str) -> ApiToken:
+def get_token(*, session: Session, token_id: str) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFoundError("Token not found")
+    return token
+
+
+def revoke_token(*, session: Session, token_id: str) -> ApiToken:
+    token = get_token(session=session, token_id=token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.add(token)

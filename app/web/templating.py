@@ -25,6 +25,7 @@ NAVIGATION = (
     ("events", "Events", "/events"),
     ("runbooks", "Runbooks", "/runbooks"),
     ("miners", "Miners", "/miners"),
+    ("cross", "Cross-service", "/cross"),
     ("settings", "Settings", "/settings"),
 )
 
