@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     agent_offline_after: int = Field(default=300, ge=1)
     gateway_url: str | None = None
     gateway_timeout: float = Field(default=10, gt=0)
+    # External token verifier (POST {url}/tokens/verify); answers are cached for a while.
+    auth_verify_url: str | None = None
+    auth_verify_timeout: float = Field(default=3, gt=0)
+    auth_verify_cache_seconds: float = Field(default=60, ge=0)
+    auth_verify_cache_size: int = Field(default=10_000, ge=1)
+    # Abuse limits: requests per minute per ingest token, sign-in attempts per minute per client.
+    ingest_rate_limit: int = Field(default=1200, ge=1)
+    login_rate_limit: int = Field(default=10, ge=1)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Input limits.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_clock_skew_seconds: int = Field(default=300, ge=0)
+    retention_interval_minutes: float = Field(default=60, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     metrics_public: bool = True
     log_format: Literal["text", "json"] = "text"
@@ -47,21 +61,21 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = Field(default=15, gt=0)
     stream_queue_size: int = Field(default=1000, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("main_db_url", "gateway_url", mode="before")
+    @field_validator("main_db_url", "gateway_url", "auth_verify_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
 
-    @field_validator("public_url", "gateway_url")
+    @field_validator("public_url", "gateway_url", "auth_verify_url")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
