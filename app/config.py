@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # Input limits.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_clock_skew_seconds: int = Field(default=300, ge=0)
-    retention_interval_minutes: float = Field(default=60, gt=0)
+    # How often the service prunes by itself; 0 turns the scheduled prune off.
+    retention_interval_minutes: float = Field(default=60, ge=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     metrics_public: bool = True
     log_format: Literal["text", "json"] = "text"

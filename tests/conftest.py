@@ -59,6 +59,8 @@ def app_settings(db_url: str) -> Settings:
         admin_token=ADMIN_TOKEN,
         auto_migrate=False,
         log_level="WARNING",
+        # Tests arrange deliberately old rows: the scheduled prune must not race them.
+        retention_interval_minutes=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

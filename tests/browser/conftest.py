@@ -57,7 +57,7 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real uvicorn serving the demo fleet (seed_demo) from a migrated SQLite file."""
     require_browser_prerequisites()
@@ -74,6 +74,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         admin_token=ADMIN_TOKEN,
         auto_migrate=False,
         log_level="WARNING",
+        retention_interval_minutes=0,
         _env_file=None,
     )
     try:
@@ -83,14 +84,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, and async tests run later by the same worker need it gone.
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Playwright]:
     require_browser_prerequisites()
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     """Headless Debian Chromium (never Playwright's downloaded browser)."""
     browser = playwright_instance.chromium.launch(
@@ -162,7 +165,7 @@ class Browsing:
             context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_state(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
     """Cookies of one admin sign-in through /login, for tests that open many contexts."""
     context = new_context(browser, live_server)

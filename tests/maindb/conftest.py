@@ -117,6 +117,7 @@ def console_client(console_url: str) -> Iterator[TestClient]:
         admin_token=ADMIN_TOKEN,
         auto_migrate=False,
         log_level="WARNING",
+        retention_interval_minutes=0,
         _env_file=None,  # type: ignore[call-arg]
     )
     app = create_app(settings)
