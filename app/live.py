@@ -5,6 +5,9 @@ publish(); each subscriber owns a bounded queue. A subscriber whose queue overfl
 marked and dropped: a client that cannot keep up is disconnected, never left hanging and
 never allowed to grow memory without bound. Delivery only puts into queues, so a subscriber
 stuck on a slow network send delays nobody else.
+
+An attached relay (app/live_pg.py, on PostgreSQL) also carries each published message to the
+other replicas, which hand it to their own subscribers through deliver().
 """
 
 import asyncio
@@ -15,13 +18,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from app.timeutil import isoformat
 
 logger = logging.getLogger("prism.live")
 
 Message = dict[str, Any]
+
+
+class Relay(Protocol):
+    """Carries published messages to other processes; send() is called on the event loop."""
+
+    def send(self, message: Message) -> None: ...
 
 
 class Subscription:
@@ -63,11 +72,16 @@ class Broadcaster:
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._relay: Relay | None = None
         self._lock = threading.Lock()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's event loop (called from the lifespan)."""
         self._loop = loop
+
+    def attach(self, relay: Relay | None) -> None:
+        """Also hand every published message to `relay` (None detaches it)."""
+        self._relay = relay
 
     @property
     def subscriber_count(self) -> int:
@@ -81,7 +95,9 @@ class Broadcaster:
         publisher may reuse or change its dict afterwards.
         """
         loop = self._loop
-        if loop is None or loop.is_closed() or not self.subscriber_count:
+        if loop is None or loop.is_closed():
+            return
+        if self._relay is None and not self.subscriber_count:
             return
         frozen = _freeze(message)
         if frozen is None:
@@ -91,11 +107,30 @@ class Broadcaster:
         except RuntimeError:
             running = None
         if running is loop:
-            self._deliver(frozen)
+            self._dispatch(frozen)
             return
         # RuntimeError: the loop closed meanwhile; the server is stopping, nobody listens.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._deliver, frozen)
+            loop.call_soon_threadsafe(self._dispatch, frozen)
+
+    def deliver(self, message: Message) -> None:
+        """Hand a message another process published to this process's subscribers.
+
+        Call it on the event loop, with a message that is already JSON.
+        """
+        self._deliver(message)
+
+    def _dispatch(self, message: Message) -> None:
+        # Local subscribers first and directly: they get what this process publishes in
+        # order and in full, whatever happens to the relay.
+        self._deliver(message)
+        relay = self._relay
+        if relay is None:
+            return
+        try:
+            relay.send(message)
+        except Exception:
+            logger.exception("live message of type %r not relayed", message.get("type"))
 
     def _deliver(self, message: Message) -> None:
         with self._lock:

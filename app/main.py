@@ -24,10 +24,12 @@ from app.config import Settings, get_settings
 from app.db import create_db_engine, parse_database_url
 from app.errors import PrismError, UnavailableError
 from app.live import Broadcaster
+from app.live_pg import start_fanout
 from app.logging_setup import configure_logging
 from app.maindb import create_main_database
 from app.middleware import RequestContextMiddleware
 from app.paths import STATIC_DIR
+from app.scheduler import retention_schedule
 from app.services import settings_store
 from app.telemetry import Metrics
 from app.web.deps import LoginRequiredError, login_url
@@ -65,11 +67,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.main_db = create_main_database(settings)
     app.state.session_codec = SessionCodec(await _session_secret_within(app, seconds=5))
     app.state.broadcaster.bind(asyncio.get_running_loop())
+    # On PostgreSQL, live updates also reach (and come from) the other replicas.
+    app.state.live_fanout = await start_fanout(app.state.broadcaster, target)
+    app.state.retention = retention_schedule(engine, target, settings)
+    if app.state.retention is not None:
+        app.state.retention.start()
     app.state.started_at = time.time()
     logger.info("Prism Console %s serving %s", __version__, target.display)
     try:
         yield
     finally:
+        if app.state.retention is not None:
+            await app.state.retention.stop()
+        if app.state.live_fanout is not None:
+            await app.state.live_fanout.stop()
         if app.state.main_db is not None:
             await asyncio.to_thread(app.state.main_db.dispose)
         engine.dispose()
