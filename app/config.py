@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     auth_verify_timeout: float = Field(default=3, gt=0)
     auth_verify_cache_seconds: float = Field(default=60, ge=0)
     auth_verify_cache_size: int = Field(default=10_000, ge=1)
-    # Abuse limits: requests per minute per ingest token, sign-in attempts per minute per client.
+    # Abuse limits: requests per minute per ingest token, failed sign-ins per minute per client.
     ingest_rate_limit: int = Field(default=1200, ge=1)
     login_rate_limit: int = Field(default=10, ge=1)
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs).
@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        # Fail at start-up with the bad entry named, not at the first request.
+        # Imported here: app.middleware imports modules that read the settings.
+        from app.middleware import parse_trusted_proxies
+
+        parse_trusted_proxies(value)
         return value
 
     @field_validator("main_db_url", "gateway_url", "auth_verify_url", mode="before")

@@ -148,3 +148,10 @@ def test_datetimes_are_written_in_utc_with_z() -> None:
 def test_unreadable_datetimes_are_refused(value: object) -> None:
     with pytest.raises(ValueError):
         parse_datetime(value)
+
+
+def test_a_bad_trusted_proxy_entry_fails_at_start_up_naming_it() -> None:
+    with pytest.raises(ValueError, match="'nonsense' is not an IP address or CIDR"):
+        Settings(trusted_proxies="10.0.0.1,nonsense", _env_file=None)  # type: ignore[call-arg]
+    ok = Settings(trusted_proxies="10.0.0.0/8, ::1", _env_file=None)  # type: ignore[call-arg]
+    assert ok.trusted_proxies == ["10.0.0.0/8", "::1"]

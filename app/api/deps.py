@@ -1,5 +1,6 @@
 """Typed dependency aliases: route signatures stay short, typed and overridable in tests."""
 
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -10,10 +11,14 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.live import Broadcaster
+from app.ratelimit import RateLimitedError, app_limiter
 from app.services import tokens
 from app.services.tokens import Principal
 from app.telemetry import Metrics
+from app.verifier import app_verifier
 from app.web.session import COOKIE_NAME, SessionCodec, principal_for_session
+
+logger = logging.getLogger("prism.auth")
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -109,6 +114,10 @@ def authenticate_request(request: Request, session: Session, settings: Settings)
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     principal = tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
     if principal is None:
+        # Console tokens first; only unknown ones go to the external verifier (if any).
+        verifier = app_verifier(request.app)
+        principal = verifier.verify(plaintext) if verifier is not None else None
+    if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Invalid or revoked token",
@@ -119,7 +128,11 @@ def authenticate_request(request: Request, session: Session, settings: Settings)
 
 
 class Scope:
-    """Dependency requiring a token whose scope grants `required` (read, ingest or admin)."""
+    """Dependency requiring a token whose scope grants `required` (read, ingest or admin).
+
+    Requests needing `ingest` also spend one of the token's PRISM_INGEST_RATE_LIMIT requests
+    per minute (per process); over it, RateLimitedError makes the answer a 429.
+    """
 
     def __init__(self, required: str) -> None:
         self.required = required
@@ -132,6 +145,16 @@ class Scope:
                 detail=f"This token's scope ({principal.scope}) does not allow "
                 f"{self.required} access",
             )
+        if self.required == "ingest":
+            limiter = app_limiter(request.app, "ingest", settings.ingest_rate_limit)
+            retry_after = limiter.hit(principal.token_id)
+            if retry_after:
+                logger.warning(
+                    "ingest rate limit reached by token %s",
+                    principal.token_id,
+                    extra={"token_id": principal.token_id, "retry_after": retry_after},
+                )
+                raise RateLimitedError(retry_after)
         return principal
 
 
