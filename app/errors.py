@@ -44,3 +44,10 @@ class UnavailableError(PrismError):
 
     status_code = 503
     retry_after_seconds = 5
+
+
+class InvalidCursorError(UnprocessableError):
+    """A `cursor` the API did not hand out: forged, truncated or from another list."""
+
+    def __init__(self) -> None:
+        super().__init__("cursor: not a cursor returned by this API")

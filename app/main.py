@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from app import __version__, migrations
@@ -23,6 +24,7 @@ from app.api.routes import API_ROUTERS
 from app.config import Settings, get_settings
 from app.db import create_db_engine, parse_database_url
 from app.errors import PrismError, UnavailableError
+from app.limits import InputLimitsMiddleware
 from app.live import Broadcaster
 from app.live_pg import start_fanout
 from app.logging_setup import configure_logging
@@ -138,6 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started_at = time.time()
 
     _install_error_handlers(app)
+    # Middleware added first runs innermost: the limits' 413 and 422 answers pass through
+    # CORS and RequestContextMiddleware, so they carry the request id and security headers.
+    app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -161,6 +166,9 @@ def _json_safe(value: Any) -> Any:
     """Validation errors echo the input; NaN, infinities and exceptions are not JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        # A lone surrogate (JSON "\\ud800") cannot be encoded as UTF-8: escape it.
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
         return {key: _json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -192,9 +200,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
-    async def _database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
-        # Locked past the busy timeout, or the server is gone: retryable, never a 500.
-        logger.warning("console database unavailable: %s", str(exc.orig).splitlines()[0])
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_unavailable(
+        _request: Request, exc: OperationalError | PoolTimeoutError
+    ) -> JSONResponse:
+        # Locked past the busy timeout, the server gone, or every pooled connection busy
+        # past pool_timeout: retryable, never a 500.
+        reason = exc.orig if isinstance(exc, OperationalError) else exc
+        logger.warning("console database unavailable: %s", str(reason).splitlines()[0])
         return JSONResponse(
             {"detail": "Console database unavailable; retry shortly"},
             status_code=503,

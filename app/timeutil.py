@@ -19,7 +19,12 @@ def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (the earlier service wrote them that way)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Valid ISO-8601 near year 1 or 9999 whose UTC instant falls outside what Python
+        # can represent: a validation error for the caller's field, not a 500.
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
 
 
 def parse_datetime(value: Any) -> datetime:

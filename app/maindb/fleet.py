@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as console_select
 
 from app.api.pagination import encode_cursor
-from app.errors import NotFoundError, UnprocessableError
+from app.errors import InvalidCursorError, NotFoundError
 from app.maindb.convert import safe_json, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, key_for, page, param, time_window
@@ -108,7 +108,7 @@ def reconcile(
 ) -> ReconciliationView | Unavailable:
     """Console and main fleets side by side: counts over everything, one page of rows."""
     if cursor is not None and (len(cursor) != 2 or not all(isinstance(v, str) for v in cursor)):
-        raise UnprocessableError("cursor: not a cursor returned by this list")
+        raise InvalidCursorError()
 
     def work(reader: MainDbReader) -> tuple[list[Any], bool, bool]:
         agents = reader.table("agents", "id")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_
 from sqlalchemy.types import NullType
 
-from app.errors import UnprocessableError
+from app.errors import InvalidCursorError
 from app.maindb.reader import AnySelect, MainDbReader
 from app.maindb.reflection import MainTable
 from app.timeutil import as_utc, isoformat, parse_datetime
@@ -125,7 +125,7 @@ class NewestFirst:
         if cursor is None:
             return statement
         if len(cursor) != len(columns):
-            raise _invalid_cursor()
+            raise InvalidCursorError()
         values = [
             decode_key(value, self.table.kind(name), dialect)
             for value, name in zip(cursor, self.key_columns, strict=True)
@@ -171,22 +171,18 @@ def encode_key(value: Any) -> Any:
 def decode_key(value: Any, kind: str, dialect: str) -> Any:
     """A cursor value back to what the column compares with; anything else is a 422."""
     if value is None or isinstance(value, bool):
-        raise _invalid_cursor()
+        raise InvalidCursorError()
     if kind == "integer":
         if not isinstance(value, int):
-            raise _invalid_cursor()
+            raise InvalidCursorError()
         return value
     if kind == "temporal" and dialect == "postgresql":
         if not isinstance(value, str):
-            raise _invalid_cursor()
+            raise InvalidCursorError()
         try:
             return parse_datetime(value)
         except ValueError:
-            raise _invalid_cursor() from None
+            raise InvalidCursorError() from None
     if not isinstance(value, str | int | float):
-        raise _invalid_cursor()
+        raise InvalidCursorError()
     return value
-
-
-def _invalid_cursor() -> UnprocessableError:
-    return UnprocessableError("cursor: not a cursor returned by this list")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from app.api.pagination import encode_cursor
-from app.errors import UnprocessableError
+from app.errors import InvalidCursorError
 from app.maindb.convert import safe_json, to_datetime, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, param, time_window
@@ -142,7 +142,7 @@ def _positions(cursor: Cursor | None) -> list[Any]:
     if cursor is None:
         return [None, None]
     if len(cursor) != 2 or not all(part is None or isinstance(part, list) for part in cursor):
-        raise UnprocessableError("cursor: not a cursor returned by this list")
+        raise InvalidCursorError()
     return list(cursor)
 
 

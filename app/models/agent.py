@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
+from app.models.validators import MultiLine, OneLine
 from app.timeutil import UTCDateTime as UTCDateTimeField
 
 AGENT_STATUSES = ("online", "degraded", "offline")
@@ -86,12 +87,19 @@ MAX_EVENTS_PER_REQUEST = 1000
 MAX_EVENT_MESSAGE = 65_536
 
 AgentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=AGENT_ID_PATTERN)]
-AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-AgentDomain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-AgentVersion = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+# Lengths are the column sizes: nothing reaches the database that it would refuse.
+AgentName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine
+]
+AgentDomain = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), OneLine
+]
+AgentVersion = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), OneLine]
+EventMessage = Annotated[str, StringConstraints(max_length=MAX_EVENT_MESSAGE), MultiLine]
 
-
-MemoryMB = Annotated[float, PydanticField(ge=0, allow_inf_nan=False)]
+# 1e12 MB is an exabyte: anything larger is a unit bug, and would overflow chart averages.
+MAX_MEMORY_MB = 1e12
+MemoryMB = Annotated[float, PydanticField(ge=0, le=MAX_MEMORY_MB, allow_inf_nan=False)]
 # memoryUsedMB, not the generated memoryUsedMb: the earlier clients read this exact key.
 MEMORY_ALIAS = "memoryUsedMB"
 
@@ -196,8 +204,12 @@ class EventIn(ApiModel):
     """One agent event; `at` defaults to the time it is received."""
 
     kind: EventKind
-    message: Annotated[str, StringConstraints(max_length=MAX_EVENT_MESSAGE)]
-    at: UTCDateTimeField | None = None
+    message: EventMessage
+    at: UTCDateTimeField | None = PydanticField(
+        default=None,
+        description="Missing: the time it is received. At most PRISM_MAX_CLOCK_SKEW_SECONDS "
+        "ahead of the server's clock.",
+    )
 
 
 class EventBatch(ApiModel):

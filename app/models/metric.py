@@ -1,13 +1,14 @@
 """Dashboard metric tiles."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AliasChoices
+from pydantic import AliasChoices, StringConstraints
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel
+from app.models.validators import OneLine, SafeName
 
 METRIC_STATUSES = ("good", "warning", "critical")
 
@@ -29,6 +30,9 @@ class Metric(SQLModel, table=True):
 
 METRIC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MetricStatus = Literal["good", "warning", "critical"]
+# Lengths are the column sizes; one line each, so no NUL (PostgreSQL refuses it in text).
+MetricTitle = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
+MetricIcon = Annotated[str, StringConstraints(max_length=64), OneLine]
 
 
 class MetricTile(ApiModel):
@@ -48,20 +52,20 @@ class MetricCreate(ApiModel):
     id: str = pydantic.Field(
         pattern=METRIC_ID_PATTERN, validation_alias=AliasChoices("id", "metricId", "metric_id")
     )
-    title: str = pydantic.Field(min_length=1, max_length=200)
-    value: str = pydantic.Field(default="", max_length=200)
-    caption: str = pydantic.Field(default="", max_length=200)
-    icon: str = pydantic.Field(default="", max_length=64)
+    title: MetricTitle
+    value: SafeName = ""
+    caption: SafeName = ""
+    icon: MetricIcon = ""
     status: MetricStatus = "good"
 
 
 class MetricUpdate(ApiModel):
     """A partial update: only the keys sent change; none of them may be null."""
 
-    title: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
-    value: str | None = pydantic.Field(default=None, max_length=200)
-    caption: str | None = pydantic.Field(default=None, max_length=200)
-    icon: str | None = pydantic.Field(default=None, max_length=64)
+    title: MetricTitle | None = None
+    value: SafeName | None = None
+    caption: SafeName | None = None
+    icon: MetricIcon | None = None
     status: MetricStatus | None = None
 
     @pydantic.field_validator("*", mode="before")

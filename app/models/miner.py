@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
+from app.models.validators import SafeId, SafeName
 from app.timeutil import UTCDateTime as ApiDateTime
 
 
@@ -51,6 +52,15 @@ class Miner(SQLModel, table=True):
 MAX_SHARE_COUNT = 2_147_483_647  # the share columns are 32-bit INTEGER on PostgreSQL
 ShareCount = Annotated[int, PydanticField(ge=0, le=MAX_SHARE_COUNT)]
 NonNegative = Annotated[float, PydanticField(ge=0)]
+# Bounds past which a reading is a unit or firmware bug, not a measurement. They also keep
+# the per-minute rollup's sums finite (PostgreSQL refuses a float overflow).
+MAX_HASHRATE = 1e21  # H/s: a zettahash, far beyond any single miner or even pool
+MIN_TEMPERATURE_C, MAX_TEMPERATURE_C = -50.0, 150.0
+MAX_LATENCY_MS = 86_400_000.0  # a day
+Hashrate = Annotated[float, PydanticField(ge=0, le=MAX_HASHRATE)]
+Temperature = Annotated[float, PydanticField(ge=MIN_TEMPERATURE_C, le=MAX_TEMPERATURE_C)]
+Latency = Annotated[float, PydanticField(ge=0, le=MAX_LATENCY_MS)]
+_FUTURE_RULE = "At most PRISM_MAX_CLOCK_SKEW_SECONDS ahead of the server's clock."
 TileIntent = Literal["good", "warning", "critical"]
 MinerState = Literal["ok", "warning", "critical", "stale"]
 
@@ -61,19 +71,23 @@ class SampleMeasurements(BaseModel):
     # NaN and Infinity would poison every average and chart: refuse them at the door.
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    pool: str | None = PydanticField(default=None, max_length=200)
-    profile: str | None = PydanticField(default=None, max_length=200)
-    hashrate_1m: NonNegative | None = None
-    hashrate_15m: NonNegative | None = None
+    pool: SafeName | None = None
+    profile: SafeName | None = None
+    hashrate_1m: Hashrate | None = None
+    hashrate_15m: Hashrate | None = None
     shares_accepted: ShareCount = 0
     shares_rejected: ShareCount = 0
     shares_stale: ShareCount | None = PydanticField(
         default=None, description="Missing or null: the value of shares_rejected."
     )
-    latency_ms: NonNegative | None = None
-    temperature_c: float | None = None
+    latency_ms: Latency | None = None
+    temperature_c: Temperature | None = None
     last_share_difficulty: NonNegative | None = None
-    last_share_at: ApiDateTime | None = None
+    last_share_at: ApiDateTime | None = PydanticField(default=None, description=_FUTURE_RULE)
+
+    def reported_times(self, prefix: str = "") -> list[tuple[str, datetime | None]]:
+        """(field path, value) of each reported time, for the clock-skew check."""
+        return [(f"{prefix}last_share_at", self.last_share_at)]
 
     def columns(self, miner_id: str, recorded_at: datetime) -> dict[str, Any]:
         """The minersample column values of this sample (the input of record_samples)."""
@@ -99,10 +113,14 @@ class SampleMeasurements(BaseModel):
 class MinerSampleIn(SampleMeasurements):
     """One sample as POSTed to /api/miners/sample; unknown keys are ignored."""
 
-    miner_id: str = PydanticField(min_length=1, max_length=128)
+    miner_id: SafeId
     timestamp: ApiDateTime | None = PydanticField(
-        default=None, description="When the sample was taken; missing: the time it arrives."
+        default=None,
+        description=f"When the sample was taken; missing: the time it arrives. {_FUTURE_RULE}",
     )
+
+    def reported_times(self, prefix: str = "") -> list[tuple[str, datetime | None]]:
+        return [(f"{prefix}timestamp", self.timestamp), *super().reported_times(prefix)]
 
     def to_row(self, now: datetime) -> dict[str, Any]:
         return self.columns(self.miner_id, self.timestamp or now)
@@ -123,8 +141,11 @@ class BridgeSample(SampleMeasurements):
     console derives them from the share counts itself.
     """
 
-    miner: str = PydanticField(min_length=1, max_length=128)
-    ts: ApiDateTime | None = None
+    miner: SafeId
+    ts: ApiDateTime | None = PydanticField(default=None, description=_FUTURE_RULE)
+
+    def reported_times(self, prefix: str = "") -> list[tuple[str, datetime | None]]:
+        return [(f"{prefix}ts", self.ts), *super().reported_times(prefix)]
 
     def to_row(self, now: datetime) -> dict[str, Any]:
         return self.columns(self.miner, self.ts or now)

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel
 from app.models.types import TagList, UTCDateTime
+from app.models.validators import OneLine, SafeName, SafeText
 from app.timeutil import UTCDateTime as ApiDateTime
 
 RUN_STATUSES = ("queued", "accepted", "rejected", "failed")
@@ -58,7 +59,9 @@ class RunbookRun(SQLModel, table=True):
 # Ids travel in URL paths, so they are limited to characters that need no escaping.
 RUNBOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Lengths are the column sizes; no NUL or control characters (PostgreSQL refuses NUL in text).
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), OneLine]
+RunbookTitle = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
 
 
 def _unique_tags(tags: list[str] | None) -> list[str] | None:
@@ -80,11 +83,11 @@ class RunbookCreate(ApiModel):
     """A new runbook; `inputsSchema` must be a valid JSON Schema (2020-12)."""
 
     id: str = pydantic.Field(pattern=RUNBOOK_ID_PATTERN)
-    title: str = pydantic.Field(min_length=1, max_length=200)
-    description: str = ""
+    title: RunbookTitle
+    description: SafeText = ""
     tags: list[Tag] = pydantic.Field(default_factory=list)
     inputs_schema: dict[str, Any] = pydantic.Field(default_factory=dict)
-    linked_workflow: str = pydantic.Field(default="", max_length=200)
+    linked_workflow: SafeName = ""
 
     _dedupe_tags = field_validator("tags")(_unique_tags)
 
@@ -92,11 +95,11 @@ class RunbookCreate(ApiModel):
 class RunbookUpdate(ApiModel):
     """A partial update: only the keys sent change; none of them may be null."""
 
-    title: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
-    description: str | None = None
+    title: RunbookTitle | None = None
+    description: SafeText | None = None
     tags: list[Tag] | None = None
     inputs_schema: dict[str, Any] | None = None
-    linked_workflow: str | None = pydantic.Field(default=None, max_length=200)
+    linked_workflow: SafeName | None = None
 
     _dedupe_tags = field_validator("tags")(_unique_tags)
 
@@ -122,7 +125,7 @@ class ExecuteRequest(ApiModel):
     """Body of POST /api/runbooks/{id}/execute; unknown keys are ignored (earlier contract)."""
 
     input: dict[str, Any] | None = None
-    idempotency_key: str | None = pydantic.Field(default=None, max_length=200)
+    idempotency_key: SafeName | None = None
 
 
 class ExecuteResponse(ApiModel):

@@ -7,6 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel
 from app.models.types import UTCDateTime
+from app.models.validators import SafeText
 from app.timeutil import UTCDateTime as ApiDateTime
 
 
@@ -36,7 +37,7 @@ class SettingPublic(ApiModel):
 class SettingWrite(ApiModel):
     """Body of PUT /api/settings/{key}."""
 
-    value: str = pydantic.Field(max_length=MAX_VALUE_LENGTH)
+    value: SafeText = pydantic.Field(max_length=MAX_VALUE_LENGTH)
 
 
 class SettingPage(ApiModel):

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel
 from app.models.types import UTCDateTime
+from app.models.validators import OneLine
 from app.timeutil import UTCDateTime as ApiDateTime
 
 SCOPES = ("read", "ingest", "admin")
@@ -46,7 +47,9 @@ class TokenPublic(ApiModel):
 
 
 class TokenCreate(ApiModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine
+    ]
     scope: TokenScope
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import ConflictError, NotFoundError, UnprocessableError
+from app.errors import ConflictError, InvalidCursorError, NotFoundError
 from app.models import Metric
 from app.models.metric import MetricCreate, MetricUpdate
 
@@ -33,7 +33,7 @@ def list_metrics(
 
 def _after(cursor: Sequence[Any]) -> ColumnElement[bool]:
     if len(cursor) != 2 or not all(isinstance(value, str) for value in cursor):
-        raise UnprocessableError("cursor: not a cursor returned by this list")
+        raise InvalidCursorError()
     title, metric_id = cursor
     return or_(
         col(Metric.title) > title,

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.errors import NotFoundError, UnprocessableError
+from app.errors import InvalidCursorError, NotFoundError, UnprocessableError
 from app.models import Agent, AgentEvent
 from app.models.agent import EVENT_KINDS, EventIn, EventPublic
+from app.services.clock_skew import DEFAULT_MAX_CLOCK_SKEW_SECONDS, check_not_future
 from app.timeutil import isoformat, parse_datetime, utcnow
 
 RECENT_EVENTS = 10
@@ -62,7 +63,7 @@ def newest_first_after(
 
 def decode_time_cursor(cursor: Cursor, id_type: type[str] | type[int]) -> tuple[datetime, Any]:
     """[ISO time, id] back to typed values; anything else is a 422 on `cursor`."""
-    invalid = UnprocessableError("cursor: not a cursor returned by this list")
+    invalid = InvalidCursorError()
     if len(cursor) != 2 or not isinstance(cursor[0], str):
         raise invalid
     row_id = cursor[1]
@@ -124,12 +125,30 @@ def recent_events(
 
 
 def ingest_events(
-    *, session: Session, agent_id: str, events: Sequence[EventIn], now: datetime | None = None
+    *,
+    session: Session,
+    agent_id: str,
+    events: Sequence[EventIn],
+    now: datetime | None = None,
+    max_skew_seconds: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+    batch: bool | None = None,
 ) -> list[AgentEvent]:
-    """Store every event of the request or none of them; 404 when the agent is unknown."""
+    """Store every event of the request or none of them; 404 when the agent is unknown.
+
+    An `at` more than `max_skew_seconds` ahead of `now` is refused (422 naming `at`, or
+    `events.<i>.at` for a batch: `batch` None means a batch when there are several events).
+    """
+    received = now or utcnow()
+    in_batch = len(events) > 1 if batch is None else batch
+    for index, event in enumerate(events):
+        check_not_future(
+            event.at,
+            field=f"events.{index}.at" if in_batch else "at",
+            now=received,
+            max_skew_seconds=max_skew_seconds,
+        )
     if session.get(Agent, agent_id) is None:
         raise NotFoundError("Agent not found")
-    received = now or utcnow()
     rows = [
         AgentEvent(
             id=uuid.uuid4().hex,

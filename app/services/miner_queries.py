@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.errors import NotFoundError, UnprocessableError
+from app.errors import InvalidCursorError, NotFoundError
 from app.models import Miner, MinerSample
 from app.models.miner import MinerPublic, MinerSampleOut, MinerState, MinerTiles
 from app.services.miner_derived import sample_out
@@ -70,7 +70,7 @@ def list_miners(
     )
     if cursor is not None:
         if len(cursor) != 1 or not isinstance(cursor[0], str):
-            raise UnprocessableError("cursor: not a cursor returned by this API")
+            raise InvalidCursorError()
         query = query.where(col(Miner.miner_id) > cursor[0])
     rows = session.exec(query.order_by(col(Miner.miner_id)).limit(limit + 1)).all()
     items = []

@@ -10,7 +10,13 @@ from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
+from app.errors import (
+    ConflictError,
+    InvalidCursorError,
+    InvalidInputError,
+    NotFoundError,
+    UnprocessableError,
+)
 from app.models import Runbook, RunbookRun
 from app.models.runbook import RunbookCreate, RunbookUpdate
 
@@ -76,7 +82,7 @@ def list_runbooks(
 
 def _after(cursor: Sequence[Any]) -> ColumnElement[bool]:
     if len(cursor) != 2 or not all(isinstance(value, str) for value in cursor):
-        raise UnprocessableError("cursor: not a cursor returned by this list")
+        raise InvalidCursorError()
     title, runbook_id = cursor
     return or_(
         col(Runbook.title) > title,

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import UnprocessableError
+from app.errors import InvalidCursorError
 from app.models import RunbookRun
 from app.services.gateway import GatewayOutcome, WorkflowGateway
 from app.services.runbooks import get_runbook, validate_input
@@ -160,9 +160,9 @@ def _before(cursor: Sequence[Any]) -> ColumnElement[bool]:
         created_text, run_id = cursor
         created_at = parse_datetime(created_text)
     except (TypeError, ValueError):
-        raise UnprocessableError("cursor: not a cursor returned by this list") from None
+        raise InvalidCursorError() from None
     if not isinstance(run_id, str):
-        raise UnprocessableError("cursor: not a cursor returned by this list")
+        raise InvalidCursorError()
     return or_(
         col(RunbookRun.created_at) < created_at,
         and_(col(RunbookRun.created_at) == created_at, col(RunbookRun.id) < run_id),

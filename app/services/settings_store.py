@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import NotFoundError, UnprocessableError
+from app.errors import InvalidCursorError, NotFoundError, UnprocessableError
 from app.models import Setting
 from app.models.setting import INTERNAL_PREFIX
 from app.timeutil import utcnow
@@ -29,7 +29,7 @@ def list_settings(
     )
     if after is not None:
         if len(after) != 1 or not isinstance(after[0], str):
-            raise UnprocessableError("cursor: not a cursor returned by this list")
+            raise InvalidCursorError()
         statement = statement.where(col(Setting.key) > after[0])
     rows = list(session.exec(statement.order_by(col(Setting.key)).limit(limit + 1)).all())
     if len(rows) <= limit:

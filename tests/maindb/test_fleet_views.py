@@ -111,7 +111,7 @@ def test_reconciliation_without_a_location_column_shows_no_location(
 def test_reconciliation_refuses_a_foreign_cursor(fleet: TestClient) -> None:
     response = fleet.get("/api/main/reconciliation", params={"cursor": "WzFd"})
     assert response.status_code == 422
-    assert response.json() == {"detail": "cursor: not a cursor returned by this list"}
+    assert response.json() == {"detail": "cursor: not a cursor returned by this API"}
 
 
 def test_agent_logs_match_the_slug_and_come_newest_first_with_secrets_redacted(

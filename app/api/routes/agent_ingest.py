@@ -55,7 +55,7 @@ EventsBody = Annotated[
     response_model=AgentPublic,
     responses={
         201: {"model": AgentPublic, "description": "An unknown agent was registered"},
-        **errors(401, 403, 404, 503),
+        **errors(400, 401, 403, 404, 429, 503),
     },
     summary="Report that an agent is alive, with its status and figures",
     description="Sets lastSeenAt to now and the fields given. An unknown agent is registered "
@@ -93,7 +93,7 @@ def heartbeat(
     "/api/agents/{agent_id}/events",
     response_model=EventsAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404, 413, 429, 503),
     summary="Record one event or a batch of events of an agent",
 )
 def ingest_events(
@@ -101,11 +101,19 @@ def ingest_events(
     body: EventsBody,
     _: IngestPrincipal,
     session: SessionDep,
+    settings: SettingsDep,
     broadcaster: BroadcasterDep,
     metrics: MetricsDep,
 ) -> EventsAccepted:
+    is_batch = isinstance(body, EventBatch)
     events = body.events if isinstance(body, EventBatch) else [body]
-    rows = event_service.ingest_events(session=session, agent_id=agent_id, events=events)
+    rows = event_service.ingest_events(
+        session=session,
+        agent_id=agent_id,
+        events=events,
+        max_skew_seconds=settings.max_clock_skew_seconds,
+        batch=is_batch,
+    )
     metrics.count_ingest("event", len(rows))
     for row in rows:
         broadcaster.publish(

@@ -1,6 +1,7 @@
 """Miners: sample ingest (REST and the miner bridge), latest samples, tiles, list, series."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -16,6 +17,7 @@ from app.api.deps import (
 )
 from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
 from app.api.responses import errors
+from app.config import Settings
 from app.errors import PayloadTooLargeError
 from app.live import Broadcaster
 from app.models.miner import (
@@ -30,6 +32,7 @@ from app.models.miner import (
     MinerTiles,
 )
 from app.services import downsampling, miner_queries, series
+from app.services.clock_skew import check_not_future
 from app.services.miners import live_messages, record_samples
 from app.telemetry import Metrics
 from app.timeutil import UTCDateTime, utcnow
@@ -43,6 +46,19 @@ MinerFilter = Annotated[
     str | None, Query(max_length=128, description="Only this miner (unknown: an empty list).")
 ]
 TilesMiner = Annotated[str, Query(max_length=128, description="The miner shown.")]
+# Every ingest can also answer these: a body that is not JSON, over PRISM_MAX_BODY_BYTES or
+# over the ingest rate limit, a database that is locked or down.
+_INGEST_ERRORS = errors(400, 401, 403, 413, 429, 503)
+
+
+def _refuse_future(
+    times: Iterable[tuple[str, datetime | None]], now: datetime, settings: Settings
+) -> None:
+    """422 naming the first reported time beyond the clock skew PRISM allows."""
+    for field, value in times:
+        check_not_future(
+            value, field=field, now=now, max_skew_seconds=settings.max_clock_skew_seconds
+        )
 
 
 def _ingest(
@@ -63,20 +79,24 @@ def _ingest(
     "/api/miners/sample",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestAccepted,
-    responses=errors(401, 403),
+    responses=_INGEST_ERRORS,
     tags=["ingest"],
     summary="Record one miner sample",
     description="snake_case keys; `timestamp` defaults to now and `shares_stale` to "
-    "`shares_rejected`; unknown keys are ignored.",
+    "`shares_rejected`; unknown keys are ignored. A time more than "
+    "PRISM_MAX_CLOCK_SKEW_SECONDS in the future is 422.",
 )
 def ingest_sample(
     body: MinerSampleIn,
     _: IngestPrincipal,
     session: SessionDep,
+    settings: SettingsDep,
     broadcaster: BroadcasterDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
-    _ingest([body.to_row(utcnow())], session, broadcaster, metrics)
+    now = utcnow()
+    _refuse_future(body.reported_times(), now, settings)
+    _ingest([body.to_row(now)], session, broadcaster, metrics)
     return IngestAccepted()
 
 
@@ -84,12 +104,12 @@ def ingest_sample(
     "/api/miners/samples",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BatchAccepted,
-    responses=errors(401, 403, 413),
+    responses=_INGEST_ERRORS,
     tags=["ingest"],
     summary="Record a batch of miner samples, all or nothing",
     description="Each sample as for /api/miners/sample. One invalid sample rejects the whole "
-    "batch (422 naming its index and field) and nothing is stored; more than "
-    "PRISM_MAX_BATCH_SAMPLES samples is 413.",
+    "batch (422 naming its index and field, e.g. `samples.3.timestamp`) and nothing is "
+    "stored; more than PRISM_MAX_BATCH_SAMPLES samples is 413.",
 )
 def ingest_samples(
     body: MinerSampleBatchIn,
@@ -106,6 +126,15 @@ def ingest_samples(
             f"samples: at most {limit} samples per request, got {len(body.samples)}"
         )
     now = utcnow()
+    _refuse_future(
+        (
+            time
+            for index, sample in enumerate(body.samples)
+            for time in sample.reported_times(f"samples.{index}.")
+        ),
+        now,
+        settings,
+    )
     count = _ingest([sample.to_row(now) for sample in body.samples], session, broadcaster, metrics)
     return BatchAccepted(count=count)
 
@@ -114,7 +143,7 @@ def ingest_samples(
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestAccepted,
-    responses=errors(401, 403),
+    responses=_INGEST_ERRORS,
     tags=["ingest"],
     summary="The miner bridge's envelope",
     description='`{"topic": "miner.sample", "payload": {"sample": {"miner", "ts", ...}}}`, '
@@ -126,10 +155,13 @@ def bridge_event(
     body: BridgeEventIn,
     _: IngestPrincipal,
     session: SessionDep,
+    settings: SettingsDep,
     broadcaster: BroadcasterDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
-    _ingest([body.payload.sample.to_row(utcnow())], session, broadcaster, metrics)
+    now = utcnow()
+    _refuse_future(body.payload.sample.reported_times("payload.sample."), now, settings)
+    _ingest([body.payload.sample.to_row(now)], session, broadcaster, metrics)
     return IngestAccepted()
 
 
