@@ -32,6 +32,14 @@ typecheck: deps
 bench: deps assets
 	$(BIN)/python -m bench
 
+# A longer API fuzzing campaign than the one `make test` runs, with a new seed each time
+# (printed in the header; `make fuzz FUZZ_SEED=N` replays a campaign).
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: deps
+	PRISM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PRISM_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/python -m pytest tests/fuzz -m fuzz -n 2
+
 deps: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -54,4 +62,4 @@ $(VENDOR)/.installed: package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,14 +15,13 @@ connection (uvicorn logs "returned without completing response" for it).
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Message as ASGIMessage
 from starlette.types import Receive, Scope, Send
 
-from app.api.responses import ErrorDetail, errors
 from app.live import Broadcaster, Message, Subscription
 
 logger = logging.getLogger("prism.live")
@@ -32,18 +31,6 @@ Outcome = Literal["disconnected", "overflowed", "stalled"]
 
 # How long the final chunk may wait for a slow client before the connection is dropped.
 END_GRACE_SECONDS = 1.0
-
-
-def json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route whose success body is not JSON: its errors still are."""
-    schema = ErrorDetail.model_json_schema()
-    return {
-        code: {
-            "description": documented["description"],
-            "content": {"application/json": {"schema": schema}},
-        }
-        for code, documented in errors(*codes).items()
-    }
 
 
 def data_only(message: Message) -> str:

@@ -119,7 +119,7 @@ def get_agent(
     "/api/agents",
     response_model=AgentPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409),
+    responses=errors(400, 401, 403, 409),
     summary="Register an agent (admin)",
 )
 def create_agent(
@@ -163,7 +163,7 @@ def _update(
 @router.patch(
     "/api/agents/{agent_id}",
     response_model=AgentPublic,
-    responses=errors(401, 403, 404, 503),
+    responses=errors(400, 401, 403, 404, 503),
     summary="Update an agent (admin); only the fields sent change",
 )
 def update_agent(
@@ -180,7 +180,7 @@ def update_agent(
 @router.put(
     "/api/agents/{agent_id}",
     response_model=AgentPublic,
-    responses=errors(401, 403, 404, 503),
+    responses=errors(400, 401, 403, 404, 503),
     summary="Update an agent (admin); same as PATCH: fields left out keep their value",
 )
 def put_agent(

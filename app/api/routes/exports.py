@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import EngineDep, ReadPrincipal, SettingsDep
-from app.api.responses import errors
+from app.api.responses import errors, json_errors
 from app.api.routes.agents import AgentQueryDep
 from app.api.routes.events import EventQueryDep
 from app.models.agent import AgentPublic, EventPublic
@@ -27,7 +27,6 @@ class JSONStream(StreamingResponse):
     media_type = "application/json"
 
 
-_ERROR_REF = "#/components/schemas/ErrorDetail"
 _CSV_NOTE = (
     "CSV with a header row; times ISO-8601 UTC with Z; empty cell = null. A text cell starting "
     "with = + - @ is prefixed with ' so spreadsheets never run it as a formula."
@@ -35,21 +34,12 @@ _CSV_NOTE = (
 
 
 def _csv_doc(columns: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
-    # Errors are JSON even on a CSV route: spell their media type out, or the docs would
-    # list them under text/csv (the route's media type).
-    json_errors = {
-        code: {
-            "description": doc["description"],
-            "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
-        }
-        for code, doc in errors(401, 403).items()
-    }
     return {
         200: {
             "description": f"Columns: {', '.join(columns)}.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-        **json_errors,
+        **json_errors(401, 403),
     }
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from app import __version__
 from app.api.deps import EngineDep, MetricsDep, Scope, SettingsDep
-from app.api.event_stream import json_errors
+from app.api.responses import json_errors
 from app.models.health import ApiHealth, Checks, HealthCheck, LegacyHealth
 from app.services import health
 from app.services.fleet_gauges import install_fleet_gauges
@@ -179,7 +179,7 @@ def metrics_access(request: Request, engine: EngineDep, settings: SettingsDep) -
     "/metrics",
     response_class=PrometheusResponse,
     summary="Prometheus metrics (text format 0.0.4)",
-    responses=json_errors(401, 403, 503),
+    responses=json_errors(401, 403, 503, validation=False),
     dependencies=[Depends(metrics_access)],
 )
 def prometheus_metrics(request: Request, metrics: MetricsDep) -> PrometheusResponse:

@@ -40,6 +40,7 @@ _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
 Since = Annotated[UTCDateTime | None, Query(description=f"At or after this time: {_TIME_FORMS}.")]
 Until = Annotated[UTCDateTime | None, Query(description=f"Before this time: {_TIME_FORMS}.")]
 _ERRORS = errors(401, 403)
+_NO_INPUT_ERRORS = errors(401, 403, validation=False)
 _ERRORS_404 = errors(401, 403, 404)
 
 
@@ -55,7 +56,7 @@ def _window(since: UTCDateTime | None, until: UTCDateTime | None) -> None:
 @router.get(
     "/api/main/status",
     response_model=MainDbStatus,
-    responses=_ERRORS,
+    responses=_NO_INPUT_ERRORS,
     summary="Main database: configured, reachable, latency, visible tables",
 )
 def get_status(_principal: ReadPrincipal, main_db: MainDbDep) -> MainDbStatus:
@@ -245,7 +246,7 @@ def get_timeline(
 @router.get(
     "/api/main/roadchain",
     response_model=RoadChainSummary | Unavailable,
-    responses=_ERRORS,
+    responses=_NO_INPUT_ERRORS,
     summary="RoadChain receipts counted by status and kind",
 )
 def get_roadchain(_principal: ReadPrincipal, main_db: MainDbDep) -> RoadChainSummary | Unavailable:

@@ -41,7 +41,7 @@ def list_metrics(_principal: ReadPrincipal, session: SessionDep, page: PageDep) 
     "/api/metrics",
     response_model=MetricEnvelope,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409),
+    responses=errors(400, 401, 403, 409),
     summary="Create a metric tile",
 )
 def create_metric(
@@ -68,7 +68,7 @@ def get_metric(
 @router.patch(
     "/api/metrics/{metric_id}",
     response_model=MetricEnvelope,
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404),
     summary="Change some fields of a metric tile",
 )
 def update_metric(

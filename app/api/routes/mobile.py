@@ -14,7 +14,7 @@ router = APIRouter(tags=["mobile"])
 @router.get(
     "/api/mobile/dashboard",
     response_model=MobileDashboard,
-    responses=errors(401, 403),
+    responses=errors(401, 403, validation=False),
     summary="Fleet summary, metric tiles and shortcuts for the mobile app",
 )
 def mobile_dashboard(

@@ -67,7 +67,7 @@ def list_runbooks(
     "/api/runbooks",
     response_model=RunbookEnvelope,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409),
+    responses=errors(400, 401, 403, 409),
     summary="Create a runbook",
 )
 def create_runbook(
@@ -93,7 +93,7 @@ def get_runbook(
 @router.patch(
     "/api/runbooks/{runbook_id}",
     response_model=RunbookEnvelope,
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404),
     summary="Change some fields of a runbook",
 )
 def update_runbook(

@@ -47,7 +47,7 @@ def get_setting(key: SettingKey, _principal: ReadPrincipal, session: SessionDep)
 @router.put(
     "/api/settings/{key}",
     response_model=SettingPublic,
-    responses=errors(401, 403),
+    responses=errors(400, 401, 403),
     summary="Create or replace a setting",
 )
 def put_setting(

@@ -3,11 +3,30 @@
 from fastapi import APIRouter
 
 from app.api.deps import BroadcasterDep, ReadPrincipal, SessionDep, SettingsDep
-from app.api.event_stream import EventStreamResponse, json_errors
+from app.api.event_stream import EventStreamResponse
+from app.api.responses import json_errors
 from app.live import Message
 from app.timeutil import isoformat, utcnow
 
 router = APIRouter(tags=["stream"])
+
+# One server-sent event, as OpenAPI tools read a `text/event-stream` schema: its fields, the
+# JSON message carried in `data`. Events are unnamed, so their type is the default `message`;
+# the first one also sets `retry` (milliseconds).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": 'One JSON object with a "type" (heartbeat, miner.sample, ...).',
+        },
+        "event": {"type": "string", "enum": ["message"]},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def heartbeat() -> Message:
@@ -26,8 +45,8 @@ def heartbeat() -> Message:
         "falls PRISM_STREAM_QUEUE_SIZE messages behind is disconnected and should reconnect."
     ),
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-        **json_errors(401, 403, 503),
+        200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
+        **json_errors(401, 403, 503, validation=False),
     },
 )
 def ops_stream(

@@ -17,7 +17,7 @@ TokenId = Annotated[str, Path(max_length=32, description="The token's id (not th
 @router.get(
     "/api/tokens",
     response_model=TokenList,
-    responses=errors(401, 403),
+    responses=errors(401, 403, validation=False),
     summary="List tokens, newest first",
 )
 def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
@@ -30,7 +30,7 @@ def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
     "/api/tokens",
     response_model=TokenCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403),
+    responses=errors(400, 401, 403),
     summary="Create a token; the answer carries the secret, shown this once",
 )
 def create_token(
