@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models.agent import Agent, AgentEvent, AgentMemorySample, AgentStatusChange
 from app.models.metric import Metric
 from app.models.miner import Miner, MinerSample
+from app.models.rollup import MINER_SAMPLE_ROLLUP
 from app.models.runbook import Runbook, RunbookRun
 from app.models.setting import Setting
 from app.models.token import ApiToken
@@ -12,6 +13,7 @@ from app.models.token import ApiToken
 metadata = SQLModel.metadata
 
 __all__ = [
+    "MINER_SAMPLE_ROLLUP",
     "Agent",
     "AgentEvent",
     "AgentMemorySample",

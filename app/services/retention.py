@@ -1,4 +1,4 @@
-"""Retention: delete old samples, events and status history in small batches.
+"""Retention: delete old samples (and their rollup), events and status history in batches.
 
 Each batch is its own short transaction, so ingest (which needs the write lock on SQLite, and
 row locks on PostgreSQL) waits at most one batch, never the whole prune.
@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, or_, update
 from sqlmodel import Session, col, select
 
 from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
+from app.services.rollup import prune_rollup
 
 BATCH_SIZE = 5_000
 
@@ -30,6 +31,7 @@ class PruneResult:
     status_changes: int
     miners_repointed: int
     miners_removed: int
+    rollup_buckets: int = 0
 
 
 def prune(
@@ -41,9 +43,9 @@ def prune(
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> PruneResult:
-    """Delete miner and agent-memory samples older than `samples_days`, events and status
-    history older than `events_days`; then re-point (or remove) miners whose newest sample
-    went with them."""
+    """Delete miner and agent-memory samples (and rollup buckets) older than `samples_days`,
+    events and status history older than `events_days`; then re-point (or remove) miners
+    whose newest sample went with them."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     report = progress or (lambda _label, _count: None)
@@ -59,6 +61,10 @@ def prune(
         _delete_older(session, key, moment, cutoff, batch_size, label, report)
         for label, key, moment, cutoff in targets
     )
+    # After the samples, so the minute holding the cutoff is rebuilt from what is left.
+    rollup_buckets = prune_rollup(session=session, cutoff=sample_cutoff, batch_size=batch_size)
+    if rollup_buckets:
+        report("rollup buckets", rollup_buckets)
     repointed, removed = repair_miner_pointers(session=session)
     return PruneResult(
         samples=samples,
@@ -67,6 +73,7 @@ def prune(
         status_changes=changes,
         miners_repointed=repointed,
         miners_removed=removed,
+        rollup_buckets=rollup_buckets,
     )
 
 

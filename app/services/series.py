@@ -1,39 +1,45 @@
 """A miner's time series for charts, downsampled in SQL so spikes survive (downsampling.py).
 
-Windows holding no more samples than N return the raw samples instead.
+Windows holding no more samples than N return the raw samples instead. Otherwise each bucket
+keeps the min, max and average of its samples. Buckets of a minute or more are made of whole
+rollup buckets (app/models/rollup.py) and read from the rollup: 30 days in 1,000 points are
+4,320 ten-minute rows instead of 259,200 samples at 10 s. Only the partial rollup buckets at
+the window's edges, and windows cut finer than a minute, are read from the samples
+themselves. Either way the answer is the same: counts, sums, mins and maxes merge exactly.
 """
 
+import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func
-from sqlmodel import Session, col, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, bindparam, cast, func, select
+from sqlmodel import Session, col
 
 from app.models import MinerSample
 from app.models.base import SeriesStats
 from app.models.miner import MinerSeries
-from app.services.downsampling import (
-    bucketed,
-    more_rows_than,
-    plan_buckets,
-)
+from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_METRICS, ROLLUP_WIDTHS
+from app.models.types import UTCDateTime
+from app.services.downsampling import BucketPlan, more_rows_than, plan_buckets
 from app.services.miner_derived import effective_hashrate, stale_rate
 from app.services.miner_queries import require_miner
+from app.services.rollup import (
+    bucket_of,
+    epoch_seconds_sql,
+    merge_aggregates,
+    moment,
+    sample_aggregates,
+    sample_metric_sql,
+)
 
 DEFAULT_POINTS = 500
 MAX_POINTS = 5000
-
-
-def _effective_hashrate_sql() -> ColumnElement[Any]:
-    """effective_hashrate() of miner_derived, as SQL over a sample row."""
-    h1, h15 = col(MinerSample.hashrate_1m), col(MinerSample.hashrate_15m)
-    accepted, stale = col(MinerSample.shares_accepted), col(MinerSample.shares_stale)
-    baseline = case((and_(h1.is_not(None), h1 != 0), h1), else_=func.coalesce(h15, h1))
-    rate = case(
-        (accepted + stale > 0, cast(stale, Float) / (accepted + stale)), else_=cast(0, Float)
-    )
-    return baseline * (1 - rate)
-
+# Buckets may be widened to a coarser rollup by this factor at most (a fifth of the points
+# lost), unless reading the finer rollup would mean more than ROW_BUDGET rows.
+ACCEPTED_WIDENING = 1.25
+ROW_BUDGET = 10_000
 
 SERIES_NAMES = (
     "hashrate1m",
@@ -46,19 +52,13 @@ SERIES_NAMES = (
     "latencyMs",
 )
 
+# A bucket row: (bucket index, then count, min, max, sum of each series in SERIES_NAMES).
+BucketRow = Sequence[Any]
+
 
 def metric_expressions() -> list[Any]:
-    """The SQL of each series, in the order of SERIES_NAMES."""
-    return [
-        col(MinerSample.hashrate_1m),
-        col(MinerSample.hashrate_15m),
-        _effective_hashrate_sql(),
-        col(MinerSample.temperature_c),
-        col(MinerSample.shares_accepted),
-        col(MinerSample.shares_rejected),
-        col(MinerSample.shares_stale),
-        col(MinerSample.latency_ms),
-    ]
+    """The SQL of each series over a sample row, in the order of SERIES_NAMES."""
+    return sample_metric_sql()
 
 
 def miner_series(
@@ -66,24 +66,14 @@ def miner_series(
 ) -> MinerSeries:
     """At most `points` points of every metric over [since, until); 404 for unknown miners."""
     require_miner(session=session, miner_id=miner_id)
-    in_window = and_(
-        col(MinerSample.miner_id) == miner_id,
-        col(MinerSample.recorded_at) >= since,
-        col(MinerSample.recorded_at) < until,
-    )
+    in_window = _samples_between(miner_id, since, until)
     if not more_rows_than(session, id_column=col(MinerSample.id), where=in_window, limit=points):
         t, series = _raw(session, in_window)
         bucket_seconds = None
     else:
-        plan = plan_buckets(since, until, points)
-        metrics = list(zip(SERIES_NAMES, metric_expressions(), strict=True))
-        t, series = bucketed(
-            session,
-            time_column=col(MinerSample.recorded_at),
-            metrics=metrics,
-            where=in_window,
-            plan=plan,
-        )
+        plan, width = series_plan(since, until, points)
+        rows = _bucket_rows(session, miner_id, since, until, plan, width)
+        t, series = _merged(rows, plan)
         bucket_seconds = plan.seconds
     return MinerSeries(
         miner_id=miner_id,
@@ -94,6 +84,157 @@ def miner_series(
         t=t,
         series=series,
     )
+
+
+def series_plan(since: datetime, until: datetime, points: int) -> tuple[BucketPlan, int | None]:
+    """The buckets of a window and the rollup width to read them from (None: the samples).
+
+    plan_buckets() decides; buckets of a minute or more are then widened to whole buckets of
+    the coarsest rollup not wider than them, or of the next finer one when widening to the
+    coarser would drop more than a fifth of the points and the finer holds at most
+    ROW_BUDGET rows over the window. Still at most `points` buckets, aligned to their width.
+    """
+    plan = plan_buckets(since, until, points)
+    usable = [width for width in ROLLUP_WIDTHS if width <= plan.seconds]
+    if not usable:
+        return plan, None
+    widened = _widened(since, until, points, plan.seconds, usable[-1])
+    if len(usable) > 1 and widened.seconds > ACCEPTED_WIDENING * plan.seconds:
+        finer = usable[-2]
+        if (until - since).total_seconds() / finer <= ROW_BUDGET:
+            return _widened(since, until, points, plan.seconds, finer), finer
+    return widened, usable[-1]
+
+
+def _widened(since: datetime, until: datetime, points: int, seconds: int, width: int) -> BucketPlan:
+    """The narrowest multiple of `width` of at least `seconds` that fits `points` buckets."""
+    seconds = math.ceil(seconds / width) * width
+    start, end = since.timestamp(), until.timestamp()
+    while True:
+        origin = math.floor(start / seconds) * seconds
+        if end - origin <= (points - 0.001) * seconds:  # the margin of plan_buckets
+            return BucketPlan(origin=origin, seconds=seconds)
+        seconds += width
+
+
+def _samples_between(miner_id: str, since: datetime, until: datetime) -> ColumnElement[bool]:
+    return and_(
+        col(MinerSample.miner_id) == miner_id,
+        col(MinerSample.recorded_at) >= since,
+        col(MinerSample.recorded_at) < until,
+    )
+
+
+def _bucket_rows(
+    session: Session,
+    miner_id: str,
+    since: datetime,
+    until: datetime,
+    plan: BucketPlan,
+    width: int | None,
+) -> list[BucketRow]:
+    """Bucket rows from the rollup's whole buckets and from the samples of the rest."""
+    grid = {"miner_id": miner_id, "origin": plan.origin, "seconds": plan.seconds}
+    first = end = 0
+    if width is not None:
+        first = bucket_of(since, width)
+        if moment(first) < since:
+            first += width
+        end = bucket_of(until, width)
+    if first >= end:
+        return _sample_buckets(session, grid, since, until)
+    rollup = session.execute(_rollup_query(), {**grid, "width": width, "first": first, "end": end})
+    rows: list[BucketRow] = list(rollup.all())
+    for edge_since, edge_until in ((since, moment(first)), (moment(end), until)):
+        if edge_since < edge_until:
+            rows += _sample_buckets(session, grid, edge_since, edge_until)
+    return rows
+
+
+def _sample_buckets(
+    session: Session, grid: dict[str, Any], since: datetime, until: datetime
+) -> list[BucketRow]:
+    """A miner's samples in [since, until), aggregated per bucket like rollup rows."""
+    query = _sample_query(session.get_bind().dialect.name)
+    return list(session.execute(query, {**grid, "since": since, "until": until}).all())
+
+
+# The two queries are built once (per engine) with bound parameters: building their
+# ~35-column SQL expression took longer than running them.
+
+
+@cache
+def _rollup_query() -> Select[Any]:
+    """A miner's rollup rows of one width starting in [first, end), merged per bucket."""
+    rollup = MINER_SAMPLE_ROLLUP.c
+    origin, seconds = bindparam("origin", type_=BigInteger), bindparam("seconds", type_=BigInteger)
+    # Integer division of non-negative integers: the floor, on both engines.
+    bucket = ((rollup.bucket_start - origin) // seconds).label("bucket")
+    columns: list[Any] = [bucket]
+    for prefix, _ in ROLLUP_METRICS:
+        columns += [
+            func.sum(rollup[f"{prefix}_count"]),
+            func.min(rollup[f"{prefix}_min"]),
+            func.max(rollup[f"{prefix}_max"]),
+            func.sum(rollup[f"{prefix}_sum"]),
+        ]
+    return (
+        select(*columns)
+        .where(
+            rollup.miner_id == bindparam("miner_id"),
+            rollup.width == bindparam("width"),
+            rollup.bucket_start >= bindparam("first", type_=BigInteger),
+            rollup.bucket_start < bindparam("end", type_=BigInteger),
+        )
+        .group_by(bucket)
+    )
+
+
+@cache
+def _sample_query(dialect_name: str) -> Select[Any]:
+    """A miner's samples in [since, until), aggregated per bucket like rollup rows."""
+    recorded_at = col(MinerSample.recorded_at)
+    seconds = epoch_seconds_sql(recorded_at, dialect_name)
+    origin = bindparam("origin", type_=BigInteger)
+    width = bindparam("seconds", type_=BigInteger)
+    # Whole seconds suffice: buckets start on whole seconds, and samples are never before
+    # the origin, so the integer division is the floor.
+    bucket = cast((seconds - origin) // width, BigInteger).label("bucket")
+    in_window = and_(
+        col(MinerSample.miner_id) == bindparam("miner_id"),
+        recorded_at >= bindparam("since", type_=UTCDateTime()),
+        recorded_at < bindparam("until", type_=UTCDateTime()),
+    )
+    return select(bucket, *sample_aggregates()).where(in_window).group_by(bucket)
+
+
+def _merged(rows: Iterable[BucketRow], plan: BucketPlan) -> tuple[list[float], dict[str, Any]]:
+    """Merge bucket rows (a bucket can come from the rollup and from an edge's samples)."""
+    merged: dict[int, list[Any]] = {}
+    for row in rows:
+        bucket, values = int(row[0]), row[1:]
+        if bucket in merged:
+            merge_aggregates(merged[bucket], values)
+        else:
+            merged[bucket] = list(values)
+    buckets = sorted(merged)
+    t = [float(plan.origin + bucket * plan.seconds) for bucket in buckets]
+    # One tuple per aggregate column, across the buckets in time order.
+    columns = list(zip(*(merged[bucket] for bucket in buckets), strict=True))
+    if not columns:
+        columns = [()] * (4 * len(SERIES_NAMES))
+    series = {}
+    for position, name in enumerate(SERIES_NAMES):
+        counts, lows, highs, totals = columns[4 * position : 4 * position + 4]
+        series[name] = SeriesStats(
+            min=list(lows),
+            max=list(highs),
+            avg=[
+                total / count if count else None
+                for count, total in zip(counts, totals, strict=True)
+            ],
+        )
+    return t, series
 
 
 def _raw(
