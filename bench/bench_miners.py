@@ -1,0 +1,191 @@
+"""Miner reads over 1,000,000 samples of 100 miners: GET /api/miners/latest and a 30-day series.
+
+The samples (every miner every 10 s; miner-000 over 30 days, the others over the last ~21 h)
+are bulk-loaded with their rollup rows and miner pointers (bench/data.py), then the console
+runs in its own uvicorn process and this process asks, one request at a time:
+- GET /api/miners/latest (100 samples). Baseline: the plain GROUP BY that finds each miner's
+  newest sample without the pointer table, run directly on the database. Target: median
+  under 10 ms.
+- GET /api/miners/miner-000/series over 30 days in 1,000 points (259,200 samples). Baseline:
+  the same buckets aggregated from every raw sample, as before the rollup, run directly on
+  the database. Target: median under 100 ms.
+"""
+
+import statistics
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import Engine, text
+from sqlmodel import Session, col
+
+from app.models import MinerSample
+from app.services.downsampling import bucketed, plan_buckets
+from app.services.series import SERIES_NAMES, metric_expressions
+from app.timeutil import isoformat
+from bench.common import (
+    AUTH,
+    SkipBenchError,
+    each_engine,
+    machine,
+    migrated_database,
+    percentile,
+    print_table,
+    quiet_slow_query_log,
+    timings_ms,
+    uvicorn_server,
+)
+from bench.data import History, fill_miner_history
+
+SAMPLES = 1_000_000
+MINERS = 100
+SERIES_DAYS = 30
+POINTS = 1_000
+REPEAT = 30
+BASELINE_REPEAT = 5
+LATEST_TARGET_MS = 10.0
+SERIES_TARGET_MS = 100.0
+
+PLAIN_LATEST = text(
+    """
+    SELECT s.* FROM minersample s
+      JOIN (SELECT miner_id, MAX(recorded_at) AS newest FROM minersample GROUP BY miner_id) n
+        ON n.miner_id = s.miner_id AND n.newest = s.recorded_at
+     ORDER BY s.miner_id
+    """
+)
+
+
+def _raw_series(engine: Engine, history: History, since: datetime) -> Callable[[], object]:
+    """The series as computed before the rollup: every raw sample of the window, bucketed."""
+    plan = plan_buckets(since, history.until, POINTS)
+    in_window = (
+        (col(MinerSample.miner_id) == history.series_miner)
+        & (col(MinerSample.recorded_at) >= since)
+        & (col(MinerSample.recorded_at) < history.until)
+    )
+    metrics = list(zip(SERIES_NAMES, metric_expressions(), strict=True))
+
+    def query() -> object:
+        with Session(engine) as session:
+            return bucketed(
+                session,
+                time_column=col(MinerSample.recorded_at),
+                metrics=metrics,
+                where=in_window,
+                plan=plan,
+            )
+
+    return query
+
+
+def _plain_latest(engine: Engine) -> Callable[[], object]:
+    def query() -> object:
+        with engine.connect() as connection:
+            rows = connection.execute(PLAIN_LATEST).all()
+        if len(rows) != MINERS:
+            raise RuntimeError(f"the plain GROUP BY found {len(rows)} miners")
+        return rows
+
+    return query
+
+
+def _get(
+    client: httpx.Client, path: str, params: dict[str, str] | None = None
+) -> Callable[[], object]:
+    def request() -> object:
+        response = client.get(path, params=params)
+        response.raise_for_status()
+        return response
+
+    return request
+
+
+def _bench_engine(kind: str) -> None:
+    with migrated_database(kind, "miners") as (url, engine):
+        started = datetime.now(UTC)
+        history = fill_miner_history(
+            engine, total=SAMPLES, miners=MINERS, series_days=SERIES_DAYS, now=started
+        )
+        load_seconds = (datetime.now(UTC) - started).total_seconds()
+        print(
+            f"  {kind}: loaded {history.samples:,} samples and {history.rollup_rows:,} rollup "
+            f"rows in {load_seconds:.0f} s",
+            flush=True,
+        )
+        since = history.until - timedelta(days=SERIES_DAYS)
+        series_params = {
+            "since": isoformat(since),
+            "until": isoformat(history.until),
+            "points": str(POINTS),
+        }
+        with (
+            uvicorn_server(url) as server,
+            httpx.Client(base_url=server.base_url, headers=AUTH, timeout=60) as client,
+        ):
+            latest_body = client.get("/api/miners/latest").json()
+            if len(latest_body["samples"]) != MINERS:
+                raise RuntimeError("latest does not list every miner")
+            series_path = f"/api/miners/{history.series_miner}/series"
+            series_body = client.get(series_path, params=series_params).json()
+            latest = timings_ms(_get(client, "/api/miners/latest"), repeat=REPEAT, warmup=3)
+            series = timings_ms(_get(client, series_path, series_params), repeat=REPEAT, warmup=3)
+            rss = server.memory_mb()
+        plain = timings_ms(_plain_latest(engine), repeat=BASELINE_REPEAT)
+        raw = timings_ms(_raw_series(engine, history, since), repeat=BASELINE_REPEAT)
+    _report(kind, latest, plain, series, raw, series_body, rss)
+
+
+def _report(
+    kind: str,
+    latest: list[float],
+    plain: list[float],
+    series: list[float],
+    raw: list[float],
+    series_body: dict[str, object],
+    rss: float,
+) -> None:
+    def row(label: str, figures: list[float], baseline: list[float], target: float, base: str):
+        median = statistics.median(figures)
+        verdict = "met" if median < target else "MISSED"
+        return (
+            f"{kind}: {label}",
+            f"{median:,.1f} ms",
+            f"{percentile(figures, 0.99):,.1f} ms",
+            f"{base} {statistics.median(baseline):,.1f} ms",
+            f"{median / statistics.median(baseline):.1%}",
+            f"median < {target:.0f} ms ({verdict})",
+        )
+
+    print_table(
+        [
+            ("request", "median", "p99", "baseline (median)", "ratio", "target"),
+            row("GET /api/miners/latest", latest, plain, LATEST_TARGET_MS, "plain GROUP BY"),
+            row(
+                f"GET series 30 d → {series_body['points']} pts",
+                series,
+                raw,
+                SERIES_TARGET_MS,
+                "raw-sample buckets",
+            ),
+        ]
+    )
+    print(
+        f"  {kind}: series buckets of {series_body['bucketSeconds']} s; "
+        f"server RSS after these reads {rss:.0f} MB",
+        flush=True,
+    )
+
+
+def run() -> None:
+    quiet_slow_query_log()
+    print(
+        f"  {machine()}; {SAMPLES:,} samples of {MINERS} miners; {REPEAT} sequential "
+        f"requests each (baselines: {BASELINE_REPEAT} runs)",
+        flush=True,
+    )
+    for kind in each_engine():
+        try:
+            _bench_engine(kind)
+        except SkipBenchError as skipped:
+            print(f"  {kind}: skipped: {skipped}")

@@ -1,0 +1,122 @@
+"""Load from the benchmark process: an async httpx client with a pool of N connections.
+
+Each of N workers sends requests back to back over its own keep-alive connection until the
+request budget or the time budget runs out, whichever comes first, so every run ends by
+itself. Also here: the bare FastAPI app that answers fixed bytes from memory (the ceiling a
+real endpoint is compared with), served by its own uvicorn like the console.
+"""
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Response
+
+from bench.common import percentile
+
+BODY_FILE_VARIABLE = "PRISM_BENCH_BODY_FILE"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One run: the latency of every request, the wall time, and the non-2xx answers."""
+
+    latencies_ms: list[float]
+    seconds: float
+    failures: int
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 0.99)
+
+
+def run_load(
+    base_url: str,
+    path: str,
+    *,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    headers: dict[str, str] | None = None,
+    bodies: Sequence[bytes] | None = None,
+) -> LoadResult:
+    """GET `path` (or POST each of `bodies` in turn) with `concurrency` connections."""
+    return asyncio.run(
+        _load(base_url, path, concurrency, max_requests, max_seconds, headers or {}, bodies)
+    )
+
+
+async def _load(
+    base_url: str,
+    path: str,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    headers: dict[str, str],
+    bodies: Sequence[bytes] | None,
+) -> LoadResult:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    failures = 0
+    issued = 0
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        # Open every connection before the clock starts.
+        await asyncio.gather(*(client.get("/livez") for _ in range(concurrency)))
+        started = time.perf_counter()
+        deadline = started + max_seconds
+
+        async def worker() -> None:
+            nonlocal failures, issued
+            while issued < max_requests and time.perf_counter() < deadline:
+                body = None if bodies is None else bodies[issued % len(bodies)]
+                issued += 1
+                sent = time.perf_counter()
+                if body is None:
+                    response = await client.get(path)
+                else:
+                    response = await client.post(
+                        path, content=body, headers={"Content-Type": "application/json"}
+                    )
+                latencies.append((time.perf_counter() - sent) * 1000)
+                if not response.is_success:
+                    failures += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LoadResult(latencies_ms=latencies, seconds=seconds, failures=failures)
+
+
+def bare_app() -> FastAPI:
+    """`uvicorn --factory bench.load:bare_app`: GET /api/agents answers the bytes of the file
+    named by PRISM_BENCH_BODY_FILE from memory; /livez answers too, for the warm-up."""
+    body = Path(os.environ[BODY_FILE_VARIABLE]).read_bytes()
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/api/agents")
+    async def agents() -> Response:
+        return Response(content=body, media_type="application/json")
+
+    @app.get("/livez")
+    async def livez() -> Response:
+        return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    return app
