@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     public_url: str = ""
     max_batch_samples: int = Field(default=10_000, ge=1)
+    # How long a rendered agent list may be served again (writes here drop it at once).
+    read_cache_seconds: float = Field(default=1.0, ge=0)
     stream_heartbeat_seconds: float = Field(default=15, gt=0)
     stream_queue_size: int = Field(default=1000, ge=1)
 

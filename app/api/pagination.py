@@ -66,7 +66,7 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_LIMIT, description="Rows per page (default 100).")
     ] = None,

@@ -19,11 +19,16 @@ def offline_cutoff(now: datetime, offline_after_seconds: int) -> datetime:
 
 def effective_status(agent: Agent, now: datetime, offline_after_seconds: int) -> str:
     """The status an operator sees for this agent at `now`."""
-    if agent.last_seen_at is None or agent.last_seen_at < offline_cutoff(
-        now, offline_after_seconds
-    ):
+    return shown_status(
+        agent.status, agent.last_seen_at, offline_cutoff(now, offline_after_seconds)
+    )
+
+
+def shown_status(reported: str, last_seen_at: datetime | None, cutoff: datetime) -> str:
+    """effective_status() from the column values, with the cutoff computed once per list."""
+    if last_seen_at is None or last_seen_at < cutoff:
         return "offline"
-    return agent.status
+    return reported
 
 
 def effective_status_column(now: datetime, offline_after_seconds: int) -> ColumnElement[Any]:

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.errors import NotFoundError, UnprocessableError
@@ -67,21 +68,40 @@ def create_token(*, session: Session, name: str, scope: str) -> tuple[ApiToken, 
     return token, plaintext
 
 
-def authenticate(*, session: Session, plaintext: str, admin_token: str | None) -> Principal | None:
-    """The principal a bearer token stands for, or None when it is unknown or revoked."""
+def bootstrap_principal(plaintext: str, admin_token: str | None) -> Principal | None:
+    """ADMIN_BOOTSTRAP when the token is PRISM_ADMIN_TOKEN (no database needed), else None."""
     if admin_token and hmac.compare_digest(plaintext.encode(), admin_token.encode()):
         return ADMIN_BOOTSTRAP
-    token = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
+    return None
+
+
+def authenticate(*, session: Session, plaintext: str, admin_token: str | None) -> Principal | None:
+    """The principal a bearer token stands for, or None when it is unknown or revoked."""
+    bootstrap = bootstrap_principal(plaintext, admin_token)
+    if bootstrap is not None:
+        return bootstrap
+    # Every request with a stored token runs this: columns, not an ORM entity, and a write
+    # only when the recorded last use is older than LAST_USED_RESOLUTION.
+    found = session.execute(
+        select(
+            col(ApiToken.id),
+            col(ApiToken.name),
+            col(ApiToken.scope),
+            col(ApiToken.last_used_at),
+        ).where(
+            col(ApiToken.token_hash) == hash_token(plaintext), col(ApiToken.revoked_at).is_(None)
+        )
     ).first()
-    if token is None or token.revoked_at is not None:
+    if found is None:
         return None
+    token_id, name, scope, last_used_at = found
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        session.add(token)
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        session.execute(
+            update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+        )
         session.commit()
-    return Principal(token_id=token.id, name=token.name, scope=token.scope)
+    return Principal(token_id=token_id, name=name, scope=scope)
 
 
 def list_tokens(*, session: Session) -> list[ApiToken]:

@@ -6,10 +6,14 @@ Ingest (heartbeats and events) lives in agent_ingest.py and is mounted by this r
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
 
 from app.api.deps import (
     AdminPrincipal,
     BroadcasterDep,
+    EngineDep,
+    ReadCacheDep,
     ReadPrincipal,
     SessionDep,
     SettingsDep,
@@ -58,7 +62,7 @@ SortParam = Annotated[
 ]
 
 
-def agent_query(
+async def agent_query(
     status: StatusFilter = None,
     domain: DomainFilter = None,
     q: SearchFilter = None,
@@ -79,21 +83,34 @@ AgentQueryDep = Annotated[AgentQuery, Depends(agent_query)]
     description="Without `limit` every matching agent is returned (as earlier clients "
     "expect); with `limit` the list is paged and `nextCursor` fetches the next page.",
 )
-def list_agents(
+async def list_agents(
     _: ReadPrincipal,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     page: PageDep,
     query: AgentQueryDep,
-) -> AgentPage:
-    items, next_cursor = agent_service.list_agents(
-        session=session,
-        query=query,
-        offline_after=settings.agent_offline_after,
-        limit=page.limit,
-        cursor=page.cursor,
-    )
-    return AgentPage(items=items, next_cursor=encode_cursor(next_cursor) if next_cursor else None)
+    cache: ReadCacheDep,
+) -> Response:
+    def render() -> bytes:
+        with Session(engine) as session:
+            items, next_cursor = agent_service.list_agents(
+                session=session,
+                query=query,
+                offline_after=settings.agent_offline_after,
+                limit=page.limit,
+                cursor=page.cursor,
+            )
+        next_page = encode_cursor(next_cursor) if next_cursor else None
+        return AgentPage(items=items, next_cursor=next_page).model_dump_json(by_alias=True).encode()
+
+    # Polled by every dashboard and client: the rendered bytes are reused (app/read_cache.py),
+    # answered on the event loop; only a render goes to the thread pool.
+    cursor = encode_cursor(page.cursor) if page.cursor is not None else None
+    key = ("agents", query, page.limit, cursor)
+    body = cache.fresh(key, "agent")
+    if body is None:
+        body = await run_in_threadpool(cache.get, key, "agent", render)
+    return Response(content=body, media_type="application/json")
 
 
 @router.get(

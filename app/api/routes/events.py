@@ -18,7 +18,7 @@ router = APIRouter(tags=["events"])
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
 
 
-def event_filters(
+async def event_filters(
     kind: Annotated[
         list[str] | None,
         Query(
@@ -43,7 +43,7 @@ EventFiltersDep = Annotated[EventQuery, Depends(event_filters)]
 AgentFilter = Annotated[str | None, Query(max_length=128, description="Only this agent's events.")]
 
 
-def event_query(filters: EventFiltersDep, agent: AgentFilter = None) -> EventQuery:
+async def event_query(filters: EventFiltersDep, agent: AgentFilter = None) -> EventQuery:
     """Every event filter, the agent included."""
     return dataclasses.replace(filters, agent_id=agent)
 

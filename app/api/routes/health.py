@@ -172,7 +172,7 @@ def metrics_access(request: Request, engine: EngineDep, settings: SettingsDep) -
     if settings.metrics_public:
         return
     with Session(engine, expire_on_commit=False) as session:
-        Scope("read")(request, session, settings)
+        Scope("read").check(request, session, settings)
 
 
 @router.get(
