@@ -88,6 +88,17 @@ class Broadcaster:
         with self._lock:
             return len(self._subscribers)
 
+    @property
+    def has_audience(self) -> bool:
+        """Whether a published message would reach anyone: a subscriber here or a relay.
+
+        Publishers whose messages cost work to build (a miner sample's tiles) ask first.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        return self._relay is not None or self.subscriber_count > 0
+
     def publish(self, message: Message) -> None:
         """Thread-safe and never raises: hand the message to the event loop, which fans it out.
 
@@ -95,9 +106,7 @@ class Broadcaster:
         publisher may reuse or change its dict afterwards.
         """
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        if self._relay is None and not self.subscriber_count:
+        if loop is None or not self.has_audience:
             return
         frozen = _freeze(message)
         if frozen is None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app.api.routes import miners as miner_routes
 from app.models import Miner, MinerSample
 
 T0 = "2026-01-05T10:00:00Z"
@@ -30,10 +31,24 @@ def _stored(session: Session, miner_id: str) -> list[MinerSample]:
 
 @pytest.fixture
 def published(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Messages the routes hand to the live stream."""
+    """Messages the routes hand to the live stream (as if someone listened)."""
     messages: list[dict[str, Any]] = []
-    monkeypatch.setattr(app.state.broadcaster, "publish", messages.append)
+    broadcaster = app.state.broadcaster
+    monkeypatch.setattr(type(broadcaster), "has_audience", property(lambda _self: True))
+    monkeypatch.setattr(broadcaster, "publish", messages.append)
     return messages
+
+
+def test_stream_messages_are_built_only_when_someone_may_listen(
+    client: TestClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    monkeypatch.setattr(miner_routes, "live_messages", lambda rows, now: built.append(1) or [])
+    sample = {"miner_id": "rig-1", "timestamp": T0}
+    assert client.post("/api/miners/sample", json=sample).status_code == 202
+    # On PostgreSQL every message is relayed: another replica's browsers may be listening.
+    relayed = app.state.engine.dialect.name == "postgresql"
+    assert built == ([1] if relayed else [])
 
 
 def _ingested(app: FastAPI) -> float:
