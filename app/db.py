@@ -92,6 +92,7 @@ def parse_database_url(raw: str, *, variable: str = "PRISM_API_DB_URL") -> Datab
 
 
 QueryObserver = Callable[[float], None]
+SQLITE_POOL_SIZE = 20
 
 
 def create_db_engine(
@@ -110,6 +111,11 @@ def create_db_engine(
         options["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_seconds}
         if target.url.database in (None, "", ":memory:"):
             options["poolclass"] = StaticPool
+        else:
+            # Requests run in a pool of up to 40 threads: with SQLAlchemy's default of 5
+            # pooled connections (+10 overflow) most requests under load opened and closed
+            # a connection, PRAGMAs included, which cost more than their query.
+            options.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
     options.update(target.engine_options)
     engine = create_engine(target.url, **options)
     if target.is_sqlite:

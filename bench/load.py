@@ -1,4 +1,5 @@
-"""Load from the benchmark process: an async httpx client with a pool of N connections.
+"""Load from the benchmark process: an async httpx client with a pool of N connections, or
+wrk (a C load generator, when installed) for reads that a Python client cannot keep up with.
 
 Each of N workers sends requests back to back over its own keep-alive connection until the
 request budget or the time budget runs out, whichever comes first, so every run ends by
@@ -8,7 +9,10 @@ real endpoint is compared with), served by its own uvicorn like the console.
 
 import asyncio
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +107,63 @@ async def _load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     return LoadResult(latencies_ms=latencies, seconds=seconds, failures=failures)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """One wrk run: throughput, latency percentiles, and the answers that were not 2xx."""
+
+    requests: int
+    throughput: float
+    p50: float
+    p99: float
+    failures: int
+
+
+def wrk_available() -> bool:
+    """wrk (Debian's package) loads a server far harder than a Python client can."""
+    return shutil.which("wrk") is not None
+
+
+_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match[1]) * _WRK_UNITS_MS[match[2]]
+
+
+def run_wrk(
+    url: str, *, concurrency: int, seconds: float, headers: dict[str, str] | None = None
+) -> WrkResult:
+    """GET `url` with wrk: one thread (the other core serves), `concurrency` connections."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    requests = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    if requests is None or rate is None or set(percentiles) != {"50", "99"}:
+        raise RuntimeError(f"could not read wrk's output:\n{output}")
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    failures = (int(failed[1]) if failed else 0) + (
+        sum(int(group) for group in errors.groups()) if errors else 0
+    )
+    return WrkResult(
+        requests=int(requests[1]),
+        throughput=float(rate[1]),
+        p50=_wrk_ms(percentiles["50"]),
+        p99=_wrk_ms(percentiles["99"]),
+        failures=failures,
+    )
 
 
 def bare_app() -> FastAPI:
