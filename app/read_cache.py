@@ -40,7 +40,7 @@ class TableRevisions:
         self._mentions = re.compile(rf"\b({names})\b", re.IGNORECASE)
         # The SQL as sent, so ORM flushes, Core statements and text() alike are seen.
         event.listen(engine, "after_cursor_execute", self._on_execute)
-        event.listen(engine.pool, "checkin", self._on_checkin)
+        event.listen(engine, "checkin", self._on_checkin)
 
     def current(self, table: str) -> int:
         return self._counts[table]

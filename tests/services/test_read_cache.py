@@ -189,3 +189,13 @@ def test_the_cache_keeps_at_most_its_size_dropping_the_oldest(revisions: TableRe
         cache.get(key, "agent", lambda key=key: key.encode())  # type: ignore[misc]
     assert cache.fresh("a", "agent") is None
     assert [cache.fresh(key, "agent") for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
+
+
+def test_writes_are_still_counted_after_the_engine_is_disposed(
+    engine: Engine, revisions: TableRevisions
+) -> None:
+    # dispose() replaces the pool (as after a lost PostgreSQL connection): keep counting.
+    engine.dispose()
+    with Session(engine) as session:
+        add_agent(session, "agent-1")
+    assert revisions.current("agent") == 1
