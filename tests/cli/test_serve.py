@@ -1,9 +1,17 @@
-"""prism serve: uvicorn wiring, and what --announce prints (no server is started here)."""
+"""prism serve: uvicorn wiring, what --announce prints, and the real command with workers."""
 
+import os
+import signal
 import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
@@ -12,6 +20,14 @@ from app.cli_serve import announcement, append_admin_token, console_url
 from app.config import Settings
 from app.services import tokens
 from tests.cli.runner import engine_for, invoke
+from tests.conftest import ADMIN_TOKEN
+from tests.hardening.ingest_support import (
+    AUTH,
+    START_TIMEOUT,
+    ServerProcess,
+    free_port,
+    wait_until_live,
+)
 
 
 def _settings(url: str, admin_token: str | None = None) -> Settings:
@@ -130,3 +146,87 @@ def test_serve_without_announce_prints_nothing_and_uses_one_process(
     assert calls[0]["workers"] is None
     assert (calls[0]["host"], calls[0]["port"]) == ("127.0.0.1", 8000)
     assert not Path(".env").exists()  # without --announce nothing is generated
+
+
+PRISM = Path(sys.executable).with_name("prism")  # the console script of this virtualenv
+
+
+@contextmanager
+def prism_serve(db_url: str, workdir: Path, *args: str) -> Iterator[ServerProcess]:
+    """`prism serve ARGS` on a free loopback port until /livez answers; stopped afterwards."""
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PRISM_")}
+    environment.update(
+        PRISM_API_DB_URL=db_url, PRISM_ADMIN_TOKEN=ADMIN_TOKEN, PRISM_LOG_LEVEL="WARNING"
+    )
+    log = workdir / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(PRISM), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=workdir,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_until_live(server)
+        yield server
+    finally:
+        workers = _uvicorn_workers(process.pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        for worker in workers:  # a supervisor that was killed leaves its workers behind
+            with suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children of any of its threads, and theirs)."""
+    found: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            children = {int(child) for child in (task / "children").read_text().split()}
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found |= {child} | _descendants(child)
+    return found
+
+
+def _uvicorn_workers(pid: int) -> set[int]:
+    """The worker processes uvicorn spawned below `pid` (not multiprocessing's helpers)."""
+    workers = set()
+    for child in _descendants(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"--multiprocessing-fork" in command:
+            workers.add(child)
+    return workers
+
+
+def test_serve_with_two_workers_runs_two_worker_processes_that_answer(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with prism_serve(sqlite_url, tmp_path, "--workers", "2") as server:
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(workers := _uvicorn_workers(server.process.pid)) < 2:
+            assert server.process.poll() is None, server.log_text()
+            assert time.monotonic() < deadline, f"workers {workers}:\n{server.log_text()}"
+            time.sleep(0.05)
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            live = [http.get("/livez").status_code for _ in range(10)]
+            agents = http.get("/api/agents", headers=AUTH)
+        assert live == [200] * 10
+        assert agents.status_code == 200, agents.text
+        assert _uvicorn_workers(server.process.pid) == workers  # two, none of them restarted

@@ -80,7 +80,7 @@ def server_process(db_url: str, workdir: Path, **env: str) -> Iterator[ServerPro
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
     try:
-        _wait_until_live(server)
+        wait_until_live(server)
         yield server
     finally:
         if process.poll() is None:
@@ -92,7 +92,7 @@ def server_process(db_url: str, workdir: Path, **env: str) -> Iterator[ServerPro
                 process.wait(timeout=10)
 
 
-def _wait_until_live(server: ServerProcess) -> None:
+def wait_until_live(server: ServerProcess) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     with httpx.Client(base_url=server.url, timeout=2) as http:
         while time.monotonic() < deadline:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -142,3 +143,52 @@ def test_the_service_rides_out_a_postgresql_restart_under_load() -> None:
         finally:
             engine.dispose()
         assert stored >= load.acknowledged
+
+
+def _backends_of(database: str) -> set[int]:
+    """The pids of the client connections to `database`, from another connection."""
+    libpq = make_url(pg_admin_url()).set(drivername="postgresql")
+    with psycopg.connect(libpq.render_as_string(hide_password=False), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def test_the_first_requests_after_its_pooled_connections_were_cut_are_all_answered() -> None:
+    with temporary_pg_database("prism_preping") as db_url:
+        database = make_url(db_url).database
+        assert database is not None
+        settings = Settings(
+            api_db_url=db_url,
+            admin_token=ADMIN_TOKEN,
+            read_cache_seconds=0,  # every read below reaches the database
+            retention_interval_minutes=0,
+            log_level="CRITICAL",
+            _env_file=None,
+        )
+        app = create_app(settings)
+        with running_server(app) as url, httpx.Client(base_url=url, headers=AUTH) as http:
+            _readyz_becomes(url, 200)
+            # Requests at once, so the pool opens (usually several) connections and keeps them.
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                warm = list(pool.map(lambda _: http.get("/api/agents").status_code, range(20)))
+            assert set(warm) == {200}
+            assert app.state.engine.pool.checkedin() >= 1  # idle pooled connections exist
+            # The server drops every connection of the database (as a restart or a proxy
+            # timing idle connections out would), while the pool still holds them.
+            cut = _backends_of(database)
+            _terminate_backends(database)
+            deadline = time.monotonic() + WAIT
+            while alive := cut & _backends_of(database):
+                assert time.monotonic() < deadline, f"backends {alive} were not terminated"
+                time.sleep(0.02)
+            answers = [
+                http.get("/api/agents").status_code,
+                http.get("/readyz").status_code,
+                http.post("/api/miners/sample", json={"miner_id": "rig-1"}).status_code,
+                http.get("/api/events").status_code,
+                http.get("/api/agents").status_code,
+            ]
+        assert answers == [200, 200, 202, 200, 200]
