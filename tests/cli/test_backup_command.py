@@ -6,13 +6,19 @@ import sqlite3
 import stat
 import subprocess
 import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert, text
 from sqlmodel import Session
 
+from app import migrations
 from app.models import MinerSample
+from app.services.miners import record_samples
 from app.timeutil import utcnow
 from tests.cli.runner import (
     assert_one_line_error,
@@ -22,6 +28,8 @@ from tests.cli.runner import (
     isolate_environment,
     migrate,
 )
+from tests.hardening.ingest_support import row_counts
+from tests.support.db import temporary_pg_database
 
 
 def _count(path: Path, table: str) -> int:
@@ -102,10 +110,11 @@ def test_a_missing_database_file_cannot_be_backed_up(
     assert not (tmp_path / "b.db").exists()
 
 
-def _require_pg_dump() -> str:
-    found = shutil.which("pg_dump")
+def _require_client_tool(name: str) -> str:
+    """The path of a PostgreSQL client program; fails when CI=true, else skips loudly."""
+    found = shutil.which(name)
     if found is None:
-        reason = "pg_dump is not installed (apt-get install postgresql-client)"
+        reason = f"{name} is not installed (apt-get install postgresql-client)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -116,7 +125,8 @@ def _require_pg_dump() -> str:
 def test_postgresql_backup_is_a_pg_dump_archive(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_pg_dump()
+    _require_client_tool("pg_dump")
+    pg_restore = _require_client_tool("pg_restore")
     isolate_environment(monkeypatch, tmp_path)
     with fresh_database("postgresql", tmp_path) as url:
         monkeypatch.setenv("PRISM_API_DB_URL", url)
@@ -127,13 +137,141 @@ def test_postgresql_backup_is_a_pg_dump_archive(
     [dump] = list(Path("backups").glob("prism-*.dump"))
     assert dump.read_bytes()[:5] == b"PGDMP"
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
-    pg_restore = shutil.which("pg_restore")
-    if pg_restore is not None:
-        listing = subprocess.run(
-            [pg_restore, "--list", str(dump)], capture_output=True, text=True, check=True
-        ).stdout
-        assert "TABLE DATA public minersample" in listing
-        assert "TABLE DATA public agent " in listing
+    listing = subprocess.run(
+        [pg_restore, "--list", str(dump)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "TABLE DATA public minersample" in listing
+    assert "TABLE DATA public agent " in listing
+
+
+BATCH = 50
+WRITERS = 3
+# Batches stored before the backup starts: it then runs in the middle of ongoing ingest.
+STORED_BEFORE_BACKUP = 30
+
+
+@dataclass
+class IngestLog:
+    """Batch tags whose transaction committed, in commit order, and any writer failure."""
+
+    committed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    warmed_up: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def so_far(self) -> list[str]:
+        with self.lock:
+            return list(self.committed)
+
+
+def _store_batches(engine: Engine, writer: int, log: IngestLog) -> None:
+    """Store batches through the ingest service until stopped; every sample's pool names its
+    batch (`w<writer>-b<n>-s<index>`)."""
+    number = 0
+    try:
+        while not log.stop.is_set():
+            tag = f"w{writer}-b{number}"
+            rows = [
+                {"miner_id": f"rig-{writer}", "recorded_at": utcnow(), "pool": f"{tag}-s{index}"}
+                for index in range(BATCH)
+            ]
+            with Session(engine) as session:
+                record_samples(session=session, rows=rows)
+            with log.lock:
+                log.committed.append(tag)
+                if len(log.committed) >= STORED_BEFORE_BACKUP:
+                    log.warmed_up.set()
+            number += 1
+    except Exception as exc:  # reported by the test, not lost in the thread
+        with log.lock:
+            log.failures.append(f"writer {writer}: {exc!r}")
+        log.warmed_up.set()
+
+
+@contextmanager
+def _continuous_ingest(engine: Engine) -> Iterator[IngestLog]:
+    log = IngestLog()
+    threads = [
+        threading.Thread(target=_store_batches, args=(engine, writer, log))
+        for writer in range(WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        assert log.warmed_up.wait(timeout=60), "ingest did not get going"
+        yield log
+    finally:
+        log.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+def _samples_per_batch(engine: Engine) -> Counter[str]:
+    with engine.connect() as conn:
+        pools = conn.execute(text("SELECT pool FROM minersample")).scalars().all()
+    return Counter(pool.rsplit("-s", 1)[0] for pool in pools)
+
+
+def _rollup_disagreements(engine: Engine) -> list[tuple[str, int, int]]:
+    """Miners whose one-minute rollup does not count exactly their stored samples."""
+    query = text(
+        "SELECT s.miner_id, s.samples, COALESCE(r.counted, 0) FROM "
+        "(SELECT miner_id, count(*) AS samples FROM minersample GROUP BY miner_id) s "
+        "LEFT JOIN (SELECT miner_id, sum(shares_accepted_count) AS counted "
+        "FROM minersamplerollup WHERE width = 60 GROUP BY miner_id) r "
+        "ON r.miner_id = s.miner_id WHERE s.samples <> COALESCE(r.counted, 0)"
+    )
+    with engine.connect() as conn:
+        return [(row[0], int(row[1]), int(row[2])) for row in conn.execute(query)]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_backup_taken_during_ingest_restores_to_a_consistent_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _require_client_tool("pg_dump")
+    pg_restore = _require_client_tool("pg_restore")
+    isolate_environment(monkeypatch, tmp_path)
+    dump = tmp_path / "console.dump"
+    with fresh_database("postgresql", tmp_path) as source_url, engine_for(source_url) as source:
+        migrations.upgrade(source)
+        monkeypatch.setenv("PRISM_API_DB_URL", source_url)
+        with _continuous_ingest(source) as log:
+            stored_before = log.so_far()
+            result = invoke("db", "backup", "--out", str(dump))
+        assert log.failures == []
+        source_after = row_counts(source)
+
+        assert result.exit_code == 0, result.output
+        with temporary_pg_database("prism_restored") as restored_url:
+            restore = subprocess.run(
+                [pg_restore, "--no-owner", "--exit-on-error", f"--dbname={restored_url}", dump],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert restore.returncode == 0, restore.stderr
+            monkeypatch.setenv("PRISM_API_DB_URL", restored_url)
+            status = invoke("db", "status")
+            with engine_for(restored_url) as restored:
+                restored_counts = row_counts(restored)
+                per_batch = _samples_per_batch(restored)
+                rollup_disagreements = _rollup_disagreements(restored)
+
+    assert status.exit_code == 0, status.output
+    assert f"current:  {migrations.head_revision()}" in status.stdout
+    assert "pending:  none (up to date)" in status.stdout
+    # Every batch is there whole or not at all, and each one stored before the backup began.
+    assert set(per_batch.values()) == {BATCH}
+    assert [tag for tag in stored_before if per_batch[tag] != BATCH] == []
+    assert set(per_batch) <= set(log.committed)
+    # One snapshot for all tables: the rollups count exactly the samples restored with them.
+    assert rollup_disagreements == []
+    grown = {
+        table: count for table, count in restored_counts.items() if count > source_after[table]
+    }
+    assert grown == {}
 
 
 def test_the_postgresql_password_goes_through_the_environment(
@@ -167,7 +305,7 @@ def test_the_postgresql_password_goes_through_the_environment(
 def test_a_failing_pg_dump_is_one_line_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_pg_dump()
+    _require_client_tool("pg_dump")
     isolate_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("PRISM_API_DB_URL", "postgresql://prism:pw@127.0.0.1:1/console")
     line = assert_one_line_error(invoke("db", "backup", "--out", "x.dump"))
