@@ -11,9 +11,11 @@ tables it was read from have not changed:
   commit it has not counted (it would store its answer under the old count, which the
   commit then makes stale).
 - Writes made by another process (another worker or replica, a script) are not seen: for
-  those the TTL bounds how stale an answer can be.
+  those the TTL (plus one render, see ReadCache) bounds how stale an answer can be.
 """
 
+import asyncio
+import logging
 import re
 import threading
 import time
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
+from starlette.concurrency import run_in_threadpool
+
+logger = logging.getLogger("prism.cache")
 
 _TOUCHED = "prism_tables_written"
 # Statements that may write (a WITH may wrap an INSERT or a DELETE).
@@ -70,65 +75,59 @@ class _Entry:
 
 
 class ReadCache:
-    """Rendered answers by key, each valid for `ttl_seconds` and until its table changes."""
+    """Rendered answers by key, each valid for `ttl_seconds` and until its table changes.
+
+    Used from the event loop only: a hit costs a dict lookup and no thread; a miss renders
+    in the thread pool, once per key and table revision however many requests are waiting
+    for it. An answer whose TTL ran out while its table did not change is handed out while
+    its successor renders (stale by at most the render time): without that, every request
+    arriving during a render queued behind it, once per TTL (the read benchmark's p99).
+    """
 
     def __init__(self, revisions: TableRevisions, ttl_seconds: float, max_entries: int = 64):
         self._revisions = revisions
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._lock = threading.Lock()
-        self._building: dict[Hashable, threading.Lock] = {}
+        self._rendering: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
 
-    def get(self, key: Hashable, table: str, render: Callable[[], bytes]) -> bytes:
-        """The cached answer for `key`, or `render()` (run once at a time per key)."""
+    async def get(self, key: Hashable, table: str, render: Callable[[], bytes]) -> bytes:
+        """The cached answer for `key`, or that of `render()` run in the thread pool."""
         if self._ttl <= 0:
-            return render()
-        hit = self._fresh(key, table)
-        if hit is not None:
-            return hit
-        with self._lock:
-            building = self._building.setdefault(key, threading.Lock())
-        # Requests arriving while one renders wait for its answer instead of rendering too.
-        try:
-            with building:
-                hit = self._fresh(key, table)
-                if hit is not None:
-                    return hit
-                revision = self._revisions.current(table)
-                body = render()
-                self._store(key, _Entry(revision, time.monotonic() + self._ttl, body))
-                return body
-        finally:
-            # Keys come from query strings: never keep a lock per key once it is done.
-            with self._lock:
-                if self._building.get(key) is building:
-                    del self._building[key]
-
-    def fresh(self, key: Hashable, table: str) -> bytes | None:
-        """The cached answer if it is still valid, else None; never blocks.
-
-        An answer whose TTL ran out while its table did not change is still handed out
-        while another request renders its successor: without that, every request arriving
-        during the render queued behind it, once per TTL (the benchmark's p99).
-        """
-        if self._ttl <= 0:
-            return None
-        return self._fresh(key, table, allow_rendering=True)
-
-    def _fresh(self, key: Hashable, table: str, *, allow_rendering: bool = False) -> bytes | None:
+            return await run_in_threadpool(render)
+        revision = self._revisions.current(table)
         entry = self._entries.get(key)
-        if entry is None or entry.revision != self._revisions.current(table):
-            return None
-        if entry.expires_at > time.monotonic():
-            return entry.body
-        if allow_rendering and key in self._building:
-            return entry.body
-        return None
+        current = entry if entry is not None and entry.revision == revision else None
+        if current is not None and current.expires_at > time.monotonic():
+            return current.body
+        # Keyed by revision too: a request that follows a write never waits for a render
+        # that started before the write.
+        flight = self._rendering.get((key, revision))
+        if flight is None:
+            flight = asyncio.ensure_future(self._render(key, revision, render))
+            self._rendering[(key, revision)] = flight
+            flight.add_done_callback(lambda done: self._landed((key, revision), done))
+        if current is not None:
+            return current.body
+        # Shielded: a waiting client that goes away does not cancel the others' answer.
+        return await asyncio.shield(flight)
 
-    def _store(self, key: Hashable, entry: _Entry) -> None:
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+    def cached(self, key: Hashable) -> bytes | None:
+        """The stored answer for `key`, valid or not (for tests and diagnostics)."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.body
+
+    async def _render(self, key: Hashable, revision: int, render: Callable[[], bytes]) -> bytes:
+        body = await run_in_threadpool(render)
+        self._entries[key] = _Entry(revision, time.monotonic() + self._ttl, body)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return body
+
+    def _landed(self, flight_key: tuple[Hashable, int], flight: "asyncio.Future[bytes]") -> None:
+        self._rendering.pop(flight_key, None)
+        # A render nobody waited for (its caller got the previous answer) must still
+        # report its failure; a waiter that did await it has seen the same exception.
+        if not flight.cancelled() and flight.exception() is not None:
+            logger.warning("read cache render failed: %r", flight.exception())

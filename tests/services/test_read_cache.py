@@ -1,7 +1,8 @@
 """app/read_cache.py: revisions counted after commit, answers dropped by writes and TTL."""
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,38 +81,51 @@ def test_the_revision_moves_only_once_the_transaction_is_over(
     assert revisions.current("agent") == 1
 
 
+def _get(cache: ReadCache, key: str, render: Callable[[], bytes]) -> bytes:
+    """One request's lookup, on an event loop of its own (the route awaits it)."""
+    return asyncio.run(cache.get(key, "agent", render))
+
+
 def test_a_cached_answer_is_served_until_its_table_is_written(
     engine: Engine, revisions: TableRevisions
 ) -> None:
     cache = ReadCache(revisions, ttl_seconds=60)
     render = Renders()
-    assert cache.get("k", "agent", render) == b"render 1"
-    assert cache.fresh("k", "agent") == b"render 1"
-    assert cache.get("k", "agent", render) == b"render 1"
+    assert _get(cache, "k", render) == b"render 1"
+    assert _get(cache, "k", render) == b"render 1"
     with Session(engine) as session:
         add_agent(session, "agent-1")
-    assert cache.fresh("k", "agent") is None
-    assert cache.get("k", "agent", render) == b"render 2"
+    assert _get(cache, "k", render) == b"render 2"
+    assert render.calls == 2
 
 
 def test_an_answer_is_rendered_again_once_its_ttl_passes(revisions: TableRevisions) -> None:
     cache = ReadCache(revisions, ttl_seconds=0.05)
-    render = Renders()
-    cache.get("k", "agent", render)
-    threading.Event().wait(0.1)
-    assert cache.fresh("k", "agent") is None
-    assert cache.get("k", "agent", render) == b"render 2"
+
+    async def scenario() -> list[bytes]:
+        render = Renders()
+        first = await cache.get("k", "agent", render)
+        await asyncio.sleep(0.1)
+        # Expired: this request still gets the previous answer while the next one renders.
+        during = await cache.get("k", "agent", render)
+        await asyncio.sleep(0.02)
+        while cache.cached("k") == first:
+            await asyncio.sleep(0.01)
+        after = await cache.get("k", "agent", render)
+        return [first, during, after]
+
+    assert asyncio.run(scenario()) == [b"render 1", b"render 1", b"render 2"]
 
 
 def test_a_ttl_of_zero_renders_every_time(revisions: TableRevisions) -> None:
     cache = ReadCache(revisions, ttl_seconds=0)
     render = Renders()
-    assert [cache.get("k", "agent", render) for _ in range(3)] == [
+    assert [_get(cache, "k", render) for _ in range(3)] == [
         b"render 1",
         b"render 2",
         b"render 3",
     ]
-    assert cache.fresh("k", "agent") is None
+    assert cache.cached("k") is None
 
 
 def test_requests_missing_together_render_once(revisions: TableRevisions) -> None:
@@ -124,71 +138,73 @@ def test_requests_missing_together_render_once(revisions: TableRevisions) -> Non
         release.wait(10)
         return b"body"
 
-    answers: list[bytes] = []
-    threads = [
-        threading.Thread(target=lambda: answers.append(cache.get("k", "agent", slow_render)))
-        for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    assert answers == [b"body"] * 8
+    async def scenario() -> list[bytes]:
+        waiting = [asyncio.ensure_future(cache.get("k", "agent", slow_render)) for _ in range(8)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return list(await asyncio.gather(*waiting))
+
+    assert asyncio.run(scenario()) == [b"body"] * 8
     assert len(calls) == 1
 
 
-def test_an_expired_answer_is_handed_out_while_its_successor_renders(
-    revisions: TableRevisions,
+def test_a_request_after_a_write_never_gets_a_render_started_before_it(
+    engine: Engine, revisions: TableRevisions
 ) -> None:
-    cache = ReadCache(revisions, ttl_seconds=0.05)
-    cache.get("k", "agent", lambda: b"old")
-    threading.Event().wait(0.1)
-    rendering, release = threading.Event(), threading.Event()
+    cache = ReadCache(revisions, ttl_seconds=60)
+    started, release = threading.Event(), threading.Event()
 
-    def slow_render() -> bytes:
-        rendering.set()
+    def render_before_the_write() -> bytes:
+        started.set()
         release.wait(10)
-        return b"new"
+        return b"before"
 
-    renderer = threading.Thread(target=cache.get, args=("k", "agent", slow_render))
-    renderer.start()
-    assert rendering.wait(10)
-    assert cache.fresh("k", "agent") == b"old"
-    release.set()
-    renderer.join(10)
-    assert cache.fresh("k", "agent") == b"new"
+    async def scenario() -> tuple[bytes, bytes]:
+        early = asyncio.ensure_future(cache.get("k", "agent", render_before_the_write))
+        await asyncio.to_thread(started.wait, 10)
+        with Session(engine) as session:
+            add_agent(session, "agent-1")
+        late = asyncio.ensure_future(cache.get("k", "agent", lambda: b"after"))
+        done, _ = await asyncio.wait({late}, timeout=10)
+        release.set()
+        # Answered while the render that began before the write was still running.
+        assert late in done
+        return await early, await late
+
+    assert asyncio.run(scenario()) == (b"before", b"after")
 
 
 def test_an_expired_answer_is_never_handed_out_once_its_table_changed(
     engine: Engine, revisions: TableRevisions
 ) -> None:
     cache = ReadCache(revisions, ttl_seconds=60)
-    cache.get("k", "agent", lambda: b"old")
+    _get(cache, "k", lambda: b"old")
     with Session(engine) as session:
         add_agent(session, "agent-1")
-    assert cache.fresh("k", "agent") is None
+    assert _get(cache, "k", lambda: b"new") == b"new"
 
 
-def test_a_failed_render_caches_nothing_and_keeps_no_lock(revisions: TableRevisions) -> None:
+def test_a_failed_render_reaches_its_waiters_and_caches_nothing(
+    revisions: TableRevisions,
+) -> None:
     cache = ReadCache(revisions, ttl_seconds=60)
 
     def failing() -> bytes:
         raise RuntimeError("database gone")
 
-    with pytest.raises(RuntimeError):
-        cache.get("k", "agent", failing)
-    assert cache.fresh("k", "agent") is None
-    assert cache._building == {}
-    assert cache.get("k", "agent", lambda: b"body") == b"body"
+    with pytest.raises(RuntimeError, match="database gone"):
+        _get(cache, "k", failing)
+    assert cache.cached("k") is None
+    assert cache._rendering == {}
+    assert _get(cache, "k", lambda: b"body") == b"body"
 
 
 def test_the_cache_keeps_at_most_its_size_dropping_the_oldest(revisions: TableRevisions) -> None:
     cache = ReadCache(revisions, ttl_seconds=60, max_entries=3)
     for key in ("a", "b", "c", "d"):
-        cache.get(key, "agent", lambda key=key: key.encode())  # type: ignore[misc]
-    assert cache.fresh("a", "agent") is None
-    assert [cache.fresh(key, "agent") for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
+        _get(cache, key, lambda key=key: key.encode())  # type: ignore[misc]
+    assert cache.cached("a") is None
+    assert [cache.cached(key) for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
 
 
 def test_writes_are_still_counted_after_the_engine_is_disposed(

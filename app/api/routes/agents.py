@@ -6,7 +6,6 @@ Ingest (heartbeats and events) lives in agent_ingest.py and is mounted by this r
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from app.api.deps import (
@@ -106,10 +105,7 @@ async def list_agents(
     # Polled by every dashboard and client: the rendered bytes are reused (app/read_cache.py),
     # answered on the event loop; only a render goes to the thread pool.
     cursor = encode_cursor(page.cursor) if page.cursor is not None else None
-    key = ("agents", query, page.limit, cursor)
-    body = cache.fresh(key, "agent")
-    if body is None:
-        body = await run_in_threadpool(cache.get, key, "agent", render)
+    body = await cache.get(("agents", query, page.limit, cursor), "agent", render)
     return Response(content=body, media_type="application/json")
 
 
