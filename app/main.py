@@ -35,6 +35,7 @@ from app.paths import STATIC_DIR
 from app.read_cache import ReadCache, TableRevisions
 from app.scheduler import retention_schedule
 from app.services import settings_store
+from app.services.single_flight import SharedTasks
 from app.telemetry import Metrics
 from app.web.deps import LoginRequiredError, login_url
 from app.web.routes import WEB_ROUTERS
@@ -55,7 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_query=app.state.metrics.observe_db_query,
     )
     app.state.engine = engine
-    app.state.read_cache = ReadCache(TableRevisions(engine, ["agent"]), settings.read_cache_seconds)
+    app.state.table_revisions = TableRevisions(engine, ["agent", "apitoken"])
+    app.state.read_cache = ReadCache(app.state.table_revisions, settings.read_cache_seconds)
+    app.state.token_lookups = SharedTasks("token lookup")
     app.state.db_display_url = target.display
     app.state.migration_error = None
     app.state.head_revision = migrations.head_revision()

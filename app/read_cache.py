@@ -15,7 +15,6 @@ tables it was read from have not changed:
 """
 
 import asyncio
-import logging
 import re
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 
-logger = logging.getLogger("prism.cache")
+from app.services.single_flight import SharedTasks
 
 _TOUCHED = "prism_tables_written"
 # Statements that may write (a WITH may wrap an INSERT or a DELETE).
@@ -89,7 +88,7 @@ class ReadCache:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._rendering: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
+        self._rendering: SharedTasks[bytes] = SharedTasks("read cache render")
 
     async def get(self, key: Hashable, table: str, render: Callable[[], bytes]) -> bytes:
         """The cached answer for `key`, or that of `render()` run in the thread pool."""
@@ -102,11 +101,7 @@ class ReadCache:
             return current.body
         # Keyed by revision too: a request that follows a write never waits for a render
         # that started before the write.
-        flight = self._rendering.get((key, revision))
-        if flight is None:
-            flight = asyncio.ensure_future(self._render(key, revision, render))
-            self._rendering[(key, revision)] = flight
-            flight.add_done_callback(lambda done: self._landed((key, revision), done))
+        flight = self._rendering.start((key, revision), lambda: self._render(key, revision, render))
         if current is not None:
             return current.body
         # Shielded: a waiting client that goes away does not cancel the others' answer.
@@ -124,10 +119,3 @@ class ReadCache:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
         return body
-
-    def _landed(self, flight_key: tuple[Hashable, int], flight: "asyncio.Future[bytes]") -> None:
-        self._rendering.pop(flight_key, None)
-        # A render nobody waited for (its caller got the previous answer) must still
-        # report its failure; a waiter that did await it has seen the same exception.
-        if not flight.cancelled() and flight.exception() is not None:
-            logger.warning("read cache render failed: %r", flight.exception())

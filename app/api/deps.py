@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -19,6 +19,7 @@ from app.live import Broadcaster
 from app.ratelimit import RateLimitedError, app_limiter
 from app.read_cache import ReadCache
 from app.services import tokens
+from app.services.single_flight import SharedTasks
 from app.services.tokens import Principal
 from app.telemetry import Metrics
 from app.verifier import app_verifier
@@ -123,20 +124,30 @@ def authenticate_request(request: Request, session: Session, settings: Settings)
                     status.HTTP_403_FORBIDDEN, detail="CSRF token missing or invalid"
                 )
         return principal
+    principal = bearer_principal(request.app, session, settings, plaintext)
+    if principal is None:
+        raise _invalid_token()
+    request.state.principal = principal
+    return principal
+
+
+def bearer_principal(
+    app: FastAPI, session: Session, settings: Settings, plaintext: str
+) -> Principal | None:
+    """Who a bearer token stands for: a console token, else the external verifier's answer."""
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     principal = tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
     if principal is None:
         # Console tokens first; only unknown ones go to the external verifier (if any).
-        verifier = app_verifier(request.app)
+        verifier = app_verifier(app)
         principal = verifier.verify(plaintext) if verifier is not None else None
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="Invalid or revoked token",
-            headers=_BEARER_CHALLENGE,
-        )
-    request.state.principal = principal
     return principal
+
+
+def _invalid_token() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail="Invalid or revoked token", headers=_BEARER_CHALLENGE
+    )
 
 
 def _known_without_database(request: Request, settings: Settings) -> Principal | None:
@@ -157,6 +168,37 @@ def _authenticate_in_thread(request: Request, engine: Engine, settings: Settings
         return authenticate_request(request, session, settings)
 
 
+def _bearer_in_thread(
+    app: FastAPI, engine: Engine, settings: Settings, plaintext: str
+) -> Principal | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return bearer_principal(app, session, settings, plaintext)
+
+
+async def _shared_bearer_lookup(
+    request: Request, engine: Engine, settings: Settings, plaintext: str
+) -> Principal:
+    """One database lookup for all the requests bearing this token at the same moment.
+
+    Under load a client's requests overlap: each one took a thread and a query of its own.
+    The lookup is keyed by the token's hash and the apitoken table's revision here, so a
+    request that follows a revocation made through this process never shares a lookup that
+    began before it; one made through another replica is seen by the next lookup, as
+    without sharing.
+    """
+    app = request.app
+    revision = app.state.table_revisions.current("apitoken")
+    lookups: SharedTasks[Principal | None] = app.state.token_lookups
+    principal = await lookups.join(
+        (tokens.hash_token(plaintext), revision),
+        lambda: run_in_threadpool(_bearer_in_thread, app, engine, settings, plaintext),
+    )
+    if principal is None:
+        raise _invalid_token()
+    request.state.principal = principal
+    return principal
+
+
 class Scope:
     """Dependency requiring a token whose scope grants `required` (read, ingest or admin).
 
@@ -175,7 +217,13 @@ class Scope:
     ) -> Principal:
         principal = _known_without_database(request, settings)
         if principal is None:
-            principal = await run_in_threadpool(_authenticate_in_thread, request, engine, settings)
+            plaintext = bearer_token(request)
+            if plaintext is not None:
+                principal = await _shared_bearer_lookup(request, engine, settings, plaintext)
+            else:
+                principal = await run_in_threadpool(
+                    _authenticate_in_thread, request, engine, settings
+                )
         return self.authorize(request, principal, settings)
 
     def check(self, request: Request, session: Session, settings: Settings) -> Principal:

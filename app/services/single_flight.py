@@ -9,12 +9,15 @@ Daemon threads never delay the process's exit.
 """
 
 import asyncio
+import functools
+import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger("prism.flight")
 
 
 class SingleFlight:
@@ -65,3 +68,38 @@ class SingleFlight:
     async def acall(self, key: Hashable, call: Callable[[], T], timeout: float) -> T:
         """Awaitable: the result, or TimeoutError after `timeout` seconds."""
         return await asyncio.wait_for(asyncio.wrap_future(self.submit(key, call)), timeout)
+
+
+class SharedTasks(Generic[T]):
+    """The event-loop twin of SingleFlight: at most one task per key, awaited by all callers.
+
+    Used from one event loop only. A caller that stops waiting (its client went away) does
+    not cancel the task the others share. A task's failure reaches every caller awaiting
+    it, and is logged once for the case where nobody did.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: dict[Hashable, asyncio.Future[T]] = {}
+
+    def start(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> "asyncio.Future[T]":
+        """The task in flight for `key`, starting `make()` if there is none."""
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.ensure_future(make())
+            self._tasks[key] = task
+            task.add_done_callback(functools.partial(self._landed, key))
+        return task
+
+    async def join(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """The result of the task for `key` (started if need be)."""
+        return await asyncio.shield(self.start(key, make))
+
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def _landed(self, key: Hashable, task: "asyncio.Future[T]") -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("%s failed: %r", self._name, task.exception())
