@@ -24,12 +24,11 @@ from app.services.miner_derived import SAMPLE_COLUMNS
 from app.services.miners import record_samples
 from bench.common import (
     AUTH,
-    SkipBenchError,
-    each_engine,
     machine,
     migrated_database,
     print_table,
     quiet_slow_query_log,
+    run_each_engine,
     uvicorn_server,
 )
 from bench.load import run_load
@@ -188,8 +187,4 @@ def run() -> None:
         f"median of {RUNS} runs",
         flush=True,
     )
-    for kind in each_engine():
-        try:
-            _bench_engine(kind)
-        except SkipBenchError as skipped:
-            print(f"  {kind}: skipped: {skipped}")
+    run_each_engine(_bench_engine)

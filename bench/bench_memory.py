@@ -18,12 +18,11 @@ from app.timeutil import isoformat
 from bench.bench_ingest import batch_rows, request_body
 from bench.common import (
     AUTH,
-    SkipBenchError,
-    each_engine,
     machine,
     migrated_database,
     print_table,
     quiet_slow_query_log,
+    run_each_engine,
     uvicorn_server,
 )
 from bench.data import fill_agents, fill_miner_history
@@ -116,8 +115,4 @@ def run() -> None:
         f"batches, {READ_SECONDS:.0f} s of agent reads, {MINER_REQUESTS} latest + series",
         flush=True,
     )
-    for kind in each_engine():
-        try:
-            _bench_engine(kind)
-        except SkipBenchError as skipped:
-            print(f"  {kind}: skipped: {skipped}")
+    run_each_engine(_bench_engine)

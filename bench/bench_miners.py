@@ -25,13 +25,12 @@ from app.services.series import SERIES_NAMES, metric_expressions
 from app.timeutil import isoformat
 from bench.common import (
     AUTH,
-    SkipBenchError,
-    each_engine,
     machine,
     migrated_database,
     percentile,
     print_table,
     quiet_slow_query_log,
+    run_each_engine,
     timings_ms,
     uvicorn_server,
 )
@@ -184,8 +183,4 @@ def run() -> None:
         f"requests each (baselines: {BASELINE_REPEAT} runs)",
         flush=True,
     )
-    for kind in each_engine():
-        try:
-            _bench_engine(kind)
-        except SkipBenchError as skipped:
-            print(f"  {kind}: skipped: {skipped}")
+    run_each_engine(_bench_engine)

@@ -30,12 +30,11 @@ from app.services import tokens
 from bench.common import (
     AUTH,
     Server,
-    SkipBenchError,
-    each_engine,
     machine,
     migrated_database,
     print_table,
     quiet_slow_query_log,
+    run_each_engine,
     uvicorn_server,
 )
 from bench.data import fill_agents
@@ -172,8 +171,4 @@ def run() -> None:
         f"  {machine()}; {AGENTS:,} agents, {CONCURRENCY} connections, {client}, median of {RUNS}",
         flush=True,
     )
-    for kind in each_engine():
-        try:
-            _bench_engine(kind)
-        except SkipBenchError as skipped:
-            print(f"  {kind}: skipped: {skipped}")
+    run_each_engine(_bench_engine)

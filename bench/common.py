@@ -146,6 +146,15 @@ def each_engine(kinds: Iterable[str] = ENGINES) -> Iterator[str]:
             yield kind
 
 
+def run_each_engine(bench_engine: Callable[[str], None]) -> None:
+    """bench_engine(kind) for each engine to run; a part that cannot run prints why."""
+    for kind in each_engine():
+        try:
+            bench_engine(kind)
+        except SkipBenchError as skipped:
+            print(f"  {kind}: skipped: {skipped}")
+
+
 @dataclass
 class Server:
     """A uvicorn server in its own process."""
