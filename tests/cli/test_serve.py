@@ -3,7 +3,6 @@
 import os
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,13 +19,11 @@ from app.cli_serve import announcement, append_admin_token, console_url
 from app.config import Settings
 from app.services import tokens
 from tests.cli.runner import engine_for, invoke
-from tests.conftest import ADMIN_TOKEN
 from tests.hardening.ingest_support import (
     AUTH,
     START_TIMEOUT,
     ServerProcess,
-    free_port,
-    wait_until_live,
+    server_process,
 )
 
 
@@ -154,35 +151,19 @@ PRISM = Path(sys.executable).with_name("prism")  # the console script of this vi
 @contextmanager
 def prism_serve(db_url: str, workdir: Path, *args: str) -> Iterator[ServerProcess]:
     """`prism serve ARGS` on a free loopback port until /livez answers; stopped afterwards."""
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PRISM_")}
-    environment.update(
-        PRISM_API_DB_URL=db_url, PRISM_ADMIN_TOKEN=ADMIN_TOKEN, PRISM_LOG_LEVEL="WARNING"
-    )
-    log = workdir / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(PRISM), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-            cwd=workdir,
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
-    try:
-        wait_until_live(server)
-        yield server
-    finally:
-        workers = _uvicorn_workers(process.pid)
-        process.send_signal(signal.SIGTERM)
+
+    def command(port: int) -> list[str]:
+        return [str(PRISM), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+
+    workers: set[int] = set()
+    with server_process(db_url, workdir, command) as server:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        for worker in workers:  # a supervisor that was killed leaves its workers behind
-            with suppress(ProcessLookupError):
-                os.kill(worker, signal.SIGKILL)
+            yield server
+        finally:
+            workers = _uvicorn_workers(server.process.pid)
+    for worker in workers:  # a supervisor that had to be killed leaves its workers behind
+        with suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> set[int]:

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +56,18 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
 
+def _uvicorn_command(port: int) -> list[str]:
+    return [*_UVICORN, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+
+
 @contextmanager
-def server_process(db_url: str, workdir: Path, **env: str) -> Iterator[ServerProcess]:
-    """Start `uvicorn --factory app.main:app_factory` on a free port; wait for /livez."""
+def server_process(
+    db_url: str,
+    workdir: Path,
+    command: Callable[[int], list[str]] = _uvicorn_command,
+    **env: str,
+) -> Iterator[ServerProcess]:
+    """Start `command(port)` (uvicorn serving app_factory) on a free port; wait for /livez."""
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PRISM_")}
     environment.update(
@@ -71,7 +80,7 @@ def server_process(db_url: str, workdir: Path, **env: str) -> Iterator[ServerPro
     log = workdir / f"server-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [*_UVICORN, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            command(port),
             # Not the checkout: a developer's .env there must not change the test.
             cwd=workdir,
             env=environment,
