@@ -150,19 +150,6 @@ def _invalid_token() -> HTTPException:
     )
 
 
-def _known_without_database(request: Request, settings: Settings) -> Principal | None:
-    """The principal already found for this request, or that of PRISM_ADMIN_TOKEN."""
-    cached: Principal | None = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    plaintext = bearer_token(request)
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
-    principal = tokens.bootstrap_principal(plaintext, admin) if plaintext else None
-    if principal is not None:
-        request.state.principal = principal
-    return principal
-
-
 def _authenticate_in_thread(request: Request, engine: Engine, settings: Settings) -> Principal:
     with Session(engine, expire_on_commit=False) as session:
         return authenticate_request(request, session, settings)
@@ -199,6 +186,23 @@ async def _shared_bearer_lookup(
     return principal
 
 
+async def _authenticate_on_loop(request: Request, engine: Engine, settings: Settings) -> Principal:
+    """authenticate_request() for the event loop: a thread only when the database is needed."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    plaintext = bearer_token(request)
+    if plaintext is None:
+        # A session cookie: its token is checked in the database (or a 401 for no cookie).
+        return await run_in_threadpool(_authenticate_in_thread, request, engine, settings)
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    principal = tokens.bootstrap_principal(plaintext, admin)
+    if principal is None:
+        return await _shared_bearer_lookup(request, engine, settings, plaintext)
+    request.state.principal = principal
+    return principal
+
+
 class Scope:
     """Dependency requiring a token whose scope grants `required` (read, ingest or admin).
 
@@ -215,15 +219,7 @@ class Scope:
     async def __call__(
         self, request: Request, engine: EngineDep, settings: SettingsDep
     ) -> Principal:
-        principal = _known_without_database(request, settings)
-        if principal is None:
-            plaintext = bearer_token(request)
-            if plaintext is not None:
-                principal = await _shared_bearer_lookup(request, engine, settings, plaintext)
-            else:
-                principal = await run_in_threadpool(
-                    _authenticate_in_thread, request, engine, settings
-                )
+        principal = await _authenticate_on_loop(request, engine, settings)
         return self.authorize(request, principal, settings)
 
     def check(self, request: Request, session: Session, settings: Settings) -> Principal:
