@@ -59,23 +59,29 @@ def _reader_token(base_url: str) -> tuple[str, str]:
     return created.json()["id"], created.json()["token"]
 
 
+def _overlapping(
+    base_url: str, headers: dict[str, str], lookups: BlockingLookups, others: int
+) -> list[httpx.Response]:
+    """One GET whose lookup is held, `others` sent meanwhile, then the lookup released."""
+    with ThreadPoolExecutor(others + 1) as pool:
+        first = pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers)
+        assert lookups.entered.wait(10)
+        # These arrive while the first request's lookup is still in the database.
+        later = [
+            pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers) for _ in range(others)
+        ]
+        threading.Event().wait(0.3)
+        lookups.release.set()
+        return [future.result(10) for future in [first, *later]]
+
+
 def test_overlapping_requests_with_one_token_share_one_lookup(
     server: tuple[FastAPI, str], lookups: BlockingLookups
 ) -> None:
     _, base_url = server
     _, token = _reader_token(base_url)
-    headers = {"Authorization": f"Bearer {token}"}
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers)
-        assert lookups.entered.wait(10)
-        # These arrive while the first request's lookup is still in the database.
-        others = [
-            pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers) for _ in range(6)
-        ]
-        threading.Event().wait(0.3)
-        lookups.release.set()
-        statuses = [future.result(10).status_code for future in [first, *others]]
-    assert statuses == [200] * 7
+    answers = _overlapping(base_url, {"Authorization": f"Bearer {token}"}, lookups, others=6)
+    assert [answer.status_code for answer in answers] == [200] * 7
     assert lookups.calls == 1
 
 
@@ -103,14 +109,6 @@ def test_an_unknown_token_shared_by_overlapping_requests_is_refused_for_each(
 ) -> None:
     _, base_url = server
     headers = {"Authorization": "Bearer prism_not-a-token-this-console-handed-out"}
-    with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers)
-        assert lookups.entered.wait(10)
-        others = [
-            pool.submit(httpx.get, f"{base_url}/api/agents", headers=headers) for _ in range(3)
-        ]
-        threading.Event().wait(0.3)
-        lookups.release.set()
-        answers = [future.result(10) for future in [first, *others]]
+    answers = _overlapping(base_url, headers, lookups, others=3)
     assert [answer.status_code for answer in answers] == [401] * 4
     assert {answer.json()["detail"] for answer in answers} == {"Invalid or revoked token"}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, func, select
@@ -21,6 +22,17 @@ from tests.conftest import ADMIN_TOKEN
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 START_TIMEOUT = 60.0
 _UVICORN = [sys.executable, "-m", "uvicorn", "--factory", "app.main:app_factory"]
+
+
+def tagged_batch(client: int, number: int, size: int) -> tuple[str, list[dict[str, Any]]]:
+    """Batch `number` of a client: its tag, and samples whose pool names the tag and index,
+    so the stored rows tell which batch, and which part of it, they came from."""
+    tag = f"c{client}-b{number}"
+    samples = [
+        {"miner_id": f"rig-{client}", "pool": f"{tag}-s{index}", "hashrate_1m": 1000.0}
+        for index in range(size)
+    ]
+    return tag, samples
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

@@ -24,7 +24,7 @@ from app.services import retention
 from app.services.miners import record_samples
 from app.timeutil import utcnow
 from tests.cli.runner import engine_for, invoke, isolate_environment, migrate
-from tests.hardening.ingest_support import AUTH, server_process, wait_until_ready
+from tests.hardening.ingest_support import AUTH, server_process, tagged_batch, wait_until_ready
 
 CLIENTS = 2
 BATCH = 50
@@ -72,11 +72,7 @@ def _post_batches(url: str, client: int, ingest: Ingest, stop: threading.Event) 
     with httpx.Client(base_url=url, headers=AUTH, timeout=WAIT) as http:
         number = 0
         while not stop.is_set():
-            tag = f"c{client}-b{number}"
-            samples = [
-                {"miner_id": f"rig-{client}", "pool": f"{tag}-s{index}", "hashrate_1m": 1000.0}
-                for index in range(BATCH)
-            ]
+            tag, samples = tagged_batch(client, number, BATCH)
             try:
                 response = http.post("/api/miners/samples", json={"samples": samples})
             except httpx.TransportError as exc:

@@ -19,7 +19,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app.db import create_db_engine, parse_database_url
-from tests.hardening.ingest_support import AUTH, ServerProcess, server_process, wait_until_ready
+from tests.hardening.ingest_support import (
+    AUTH,
+    ServerProcess,
+    server_process,
+    tagged_batch,
+    wait_until_ready,
+)
 from tests.support.db import temporary_pg_database
 
 CLIENTS = 4
@@ -43,11 +49,7 @@ def _pump(url: str, client: int, log: IngestLog, stop: threading.Event) -> None:
     with httpx.Client(base_url=url, headers=AUTH, timeout=30) as http:
         number = 0
         while not stop.is_set():
-            tag = f"c{client}-b{number}"
-            samples = [
-                {"miner_id": f"rig-{client}", "pool": f"{tag}-s{index}", "hashrate_1m": 1000.0}
-                for index in range(BATCH)
-            ]
+            tag, samples = tagged_batch(client, number, BATCH)
             try:
                 response = http.post("/api/miners/samples", json={"samples": samples})
             except httpx.TransportError:
