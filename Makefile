@@ -6,15 +6,31 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 VENDOR := static/vendor
 
-.PHONY: run test check lint format typecheck bench fuzz deps assets clean
+.PHONY: run test check lint format typecheck bench fuzz deps assets system-deps clean
 
 run: deps assets
 	$(BIN)/prism db upgrade
 	$(BIN)/prism db seed --if-empty
 	$(BIN)/prism serve --host $(HOST) --port $(PORT) --announce
 
-test: deps assets check
+test: deps assets system-deps check
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser
+# download does not work here). Installed with apt-get when run as root; otherwise those
+# tests skip loudly (and fail under CI=true).
+SYSTEM_PACKAGES := chromium
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages the tests need:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "not root or no apt-get: tests needing$$missing will skip (install them by hand)"; \
+	fi
 
 check: deps lint typecheck
 
@@ -59,11 +75,12 @@ assets: $(VENDOR)/.installed
 # static/vendor (ignored by git, like node_modules).
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)/swagger-ui
+	mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/redoc
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
 	cp node_modules/uplot/dist/uPlot.iife.min.js $(VENDOR)/uPlot.iife.min.js
 	cp node_modules/uplot/dist/uPlot.min.css $(VENDOR)/uPlot.min.css
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	cp node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/redoc/
 	touch $@
 
 clean:

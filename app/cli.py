@@ -13,7 +13,7 @@ import uvicorn
 from app import __version__
 from app.cli_db import db
 from app.cli_main import main_app
-from app.cli_serve import announcement
+from app.cli_serve import announcement, serve_options
 from app.cli_support import database_target, load_settings, one_line_errors, say
 from app.cli_token import token
 
@@ -76,11 +76,7 @@ def serve(
         host=host,
         port=port,
         workers=workers if workers > 1 else None,
-        log_level=settings.log_level.lower(),
-        # Open event streams never end by themselves: give them a few seconds, then close.
-        timeout_graceful_shutdown=5,
-        access_log=False,  # the app logs one structured line per request itself
-        proxy_headers=False,  # X-Forwarded-* is trusted only where configured
+        **serve_options(settings),
     )
 
 

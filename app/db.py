@@ -171,3 +171,39 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One session, closed afterwards; the caller commits."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+class RequestSession(Session):
+    """The session of one HTTP request: all it writes is one transaction, committed last.
+
+    Services commit when their work is done, and keep doing so for the CLI and background
+    jobs, which use a plain Session. In a request, that commit() only flushes (constraint
+    errors still surface where the service expects them): the session dependency commits
+    once the answer is built and serialized, and whatever fails before then rolls back
+    everything the request wrote, so no error is answered after a commit.
+    """
+
+    deferring = True
+
+    def commit(self) -> None:
+        if self.deferring:
+            self.flush()
+        else:
+            super().commit()
+
+    def commit_now(self) -> None:
+        """Commit for real, now: for a write that must be durable before slow work follows."""
+        super().commit()
+
+    def finish(self) -> None:
+        """Commit what the request wrote; commit() commits from then on."""
+        self.deferring = False
+        super().commit()
+
+
+def commit_now(session: Session) -> None:
+    """Commit even inside a request (see RequestSession): nothing stays open or locked."""
+    if isinstance(session, RequestSession):
+        session.commit_now()
+    else:
+        session.commit()

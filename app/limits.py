@@ -4,21 +4,28 @@ InputLimitsMiddleware is pure ASGI (live streams stay unbuffered). It refuses:
 - a request body larger than PRISM_MAX_BODY_BYTES with a 413: at once when Content-Length
   announces it, or as soon as the streamed chunks of a chunked upload pass the limit, so an
   oversized body is never held in memory whole;
+- a request body that stops arriving: once the headers are in, each chunk of the body
+  must come within PRISM_BODY_READ_TIMEOUT_SECONDS of the previous one, or the answer is a
+  408 and the connection is closed (a slow client holds no connection for long; the
+  headers' own deadline is `prism serve`'s, app/cli_serve.py);
 - a path or query parameter carrying a control character (NUL above all, which PostgreSQL
   refuses in text) with FastAPI's 422 shape naming the query parameter (or the path),
-  instead of letting it reach a query as an id.
+  instead of letting it reach a query as an id. document_url_rules() states that rule in
+  the OpenAPI document, so a client following it is never refused.
 Registered inside RequestContextMiddleware, its answers carry the request id and the
 security headers like every other answer.
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.models.validators import first_control_character
+from app.models.validators import ONE_LINE_PATTERN, first_control_character
 
 
 def body_too_large_detail(max_body_bytes: int) -> str:
@@ -37,13 +44,30 @@ class RequestBodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=body_too_large_detail(max_body_bytes))
 
 
-class InputLimitsMiddleware:
-    """413 for a body over `max_body_bytes` (announced or streamed); 422 for a control
-    character in the path or the query string."""
+def body_timeout_detail(seconds: float) -> str:
+    """The 408 detail: names the setting an operator would raise."""
+    return (
+        f"Request body not received: nothing arrived for {seconds:g} seconds "
+        "(PRISM_BODY_READ_TIMEOUT_SECONDS)"
+    )
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+
+class RequestBodyTimeout(HTTPException):
+    """Raised from receive() when the next chunk of a body does not come in time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(status_code=408, detail=body_timeout_detail(seconds))
+
+
+class InputLimitsMiddleware:
+    """413 for a body over `max_body_bytes` (announced or streamed); 408 for a body that
+    pauses longer than `body_read_timeout` seconds; 422 for a control character in the path
+    or the query string."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_read_timeout: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_read_timeout = body_read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,41 +79,56 @@ class InputLimitsMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(send)
+            await self._too_large(send)
             return
         received = 0
-        exceeded = answered = False
+        body_complete = answered = False
+        refusal: Callable[[Send], Awaitable[None]] | None = None
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+            nonlocal received, body_complete, refusal
+            if body_complete:
+                # Only the disconnect is left to wait for (a live stream waits for it).
+                return await receive()
+            try:
+                with anyio.fail_after(self.body_read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                refusal = self._too_slow
+                raise RequestBodyTimeout(self.body_read_timeout) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_complete = True
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    exceeded = True
+                    refusal = self._too_large
                     raise RequestBodyTooLarge(self.max_body_bytes)
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal answered
-            if not exceeded:
+            if refusal is None:
                 await send(message)
             elif not answered and message["type"] == "http.response.start":
-                # Whatever the route made of a truncated body, the answer is the 413.
+                # Whatever the route made of a truncated body, the answer is the refusal.
                 answered = True
-                await self._refuse(send)
+                await refusal(send)
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except RequestBodyTooLarge:
-            if not answered:
+        except (RequestBodyTooLarge, RequestBodyTimeout):
+            if not answered and refusal is not None:
                 answered = True
-                await self._refuse(send)
+                await refusal(send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _too_large(self, send: Send) -> None:
         # The rest of the body is not read: the connection cannot be reused.
         detail = {"detail": body_too_large_detail(self.max_body_bytes)}
         await _send_json(send, 413, detail, close=True)
+
+    async def _too_slow(self, send: Send) -> None:
+        detail = {"detail": body_timeout_detail(self.body_read_timeout)}
+        await _send_json(send, 408, detail, close=True)
 
 
 async def _send_json(send: Send, status: int, content: Any, *, close: bool = False) -> None:
@@ -134,3 +173,29 @@ def control_character_errors(scope: Scope) -> list[dict[str, Any]]:
                 }
             )
     return errors
+
+
+_SAID_OTHERWISE = ("pattern", "enum", "const", "format")
+
+
+def _state_one_line(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", []):
+        _state_one_line(branch)
+    if isinstance(schema.get("items"), dict):  # a repeated parameter (?kind=a&kind=b)
+        _state_one_line(schema["items"])
+    if schema.get("type") == "string" and not any(key in schema for key in _SAID_OTHERWISE):
+        schema["pattern"] = ONE_LINE_PATTERN
+
+
+def document_url_rules(document: dict[str, Any]) -> dict[str, Any]:
+    """State the door's rule in an OpenAPI document (in place; idempotent): every string
+    path and query parameter gets the one-line pattern, unless its own pattern, enum or
+    format already keeps control characters out."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "query") and "schema" in parameter:
+                    _state_one_line(parameter["schema"])
+    return document

@@ -65,6 +65,15 @@ class Subscription:
         return None
 
 
+class Publisher(Protocol):
+    """What a writer needs of the live stream: publish, and whether anyone would hear it."""
+
+    @property
+    def has_audience(self) -> bool: ...
+
+    def publish(self, message: Message) -> None: ...
+
+
 class Broadcaster:
     """Delivers each published message to every current subscriber of this process."""
 

@@ -8,9 +8,11 @@ message exactly once.
 
 A NOTIFY payload must be shorter than 8000 bytes. A longer message is split into numbered
 pieces, sent in order on one connection (PostgreSQL delivers one sender's notifications in
-order) and joined again by the listener. Live messages are small (a `miner.sample` with its
-tiles is 1-2 KB; an agent event is at most about 65 KB, its text being capped); one over
-MAX_MESSAGE_BYTES still reaches this replica's subscribers but not the others' (logged).
+order) and joined again by the listener. Most live messages are small (a `miner.sample` with
+its tiles is 1-2 KB); the largest legal one is an agent event with a text of
+MAX_EVENT_MESSAGE characters, and MAX_MESSAGE_BYTES follows from that bound, so every
+message an API accepts reaches every replica. Only a message over it (none that ingest
+can produce) stays on this replica's subscribers (logged).
 
 Delivery is best effort, as in-process, and never holds up a publisher: publish() only queues,
 and a full queue drops (logged). While PostgreSQL is unreachable, messages between replicas are
@@ -31,6 +33,7 @@ import psycopg
 
 from app.db import DatabaseTarget
 from app.live import Broadcaster, Message
+from app.models.agent import MAX_EVENT_MESSAGE
 
 logger = logging.getLogger("prism.live")
 
@@ -38,8 +41,13 @@ CHANNEL = "prism_live"
 PAYLOAD_LIMIT = 7999  # bytes: PostgreSQL refuses a NOTIFY payload of 8000 or more
 _HEADER_BYTES = 64  # "<origin>:<seq>:<index>:<count>:" stays well under this
 PIECE_CHARS = PAYLOAD_LIMIT - _HEADER_BYTES
-MAX_MESSAGE_BYTES = 512 * 1024
+# In ASCII JSON a character takes up to 12 bytes (an astral one is a \uXXXX\uXXXX pair), so
+# an event text of MAX_EVENT_MESSAGE characters can take 12 times that; every other field of
+# any message is bounded far below the 64 KiB added for them.
+MAX_MESSAGE_BYTES = 12 * MAX_EVENT_MESSAGE + 64 * 1024
 OUTBOX_SIZE = 1000  # messages waiting to be sent to the other replicas
+# ... and their bytes: a burst of the largest events cannot hold on to unbounded memory.
+OUTBOX_BYTES = 32 * 1024 * 1024
 SEND_BATCH = 100  # messages sent in one pipelined round trip
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds; the last one repeats
 KEEPALIVE_SECONDS = 30.0  # an idle listener checks its connection this often
@@ -130,6 +138,7 @@ class PgFanout:
         conninfo: str,
         *,
         outbox_size: int = OUTBOX_SIZE,
+        outbox_bytes: int = OUTBOX_BYTES,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
@@ -143,6 +152,8 @@ class PgFanout:
         self._keepalive = keepalive_seconds
         self._seq = itertools.count()
         self._outbox: asyncio.Queue[list[str]] = asyncio.Queue(maxsize=outbox_size)
+        self._outbox_bytes = outbox_bytes
+        self._queued_bytes = 0
         self._assembler = Assembler()
         self._first_attempt = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,7 +162,8 @@ class PgFanout:
             "reached this replica's subscribers only"
         )
         self._full = _Throttled(
-            f"live fan-out: %d messages not sent to other replicas: {outbox_size} already queued"
+            f"live fan-out: %d messages not sent to other replicas: {outbox_size} messages "
+            f"or {outbox_bytes} bytes already queued"
         )
 
     async def start(self, *, wait_seconds: float = 3.0) -> None:
@@ -179,10 +191,20 @@ class PgFanout:
         if payloads is None:
             self._oversized.note()
             return
+        size = _size(payloads)
+        if self._queued_bytes + size > self._outbox_bytes:
+            self._full.note()
+            return
         try:
             self._outbox.put_nowait(payloads)
         except asyncio.QueueFull:
             self._full.note()
+            return
+        self._queued_bytes += size
+
+    def _take(self, payloads: list[str]) -> list[str]:
+        self._queued_bytes -= _size(payloads)
+        return payloads
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         return await psycopg.AsyncConnection.connect(
@@ -253,9 +275,9 @@ class PgFanout:
         failures = 0
         try:
             while True:
-                batch = [await self._outbox.get()]
+                batch = [self._take(await self._outbox.get())]
                 while len(batch) < SEND_BATCH and not self._outbox.empty():
-                    batch.append(self._outbox.get_nowait())
+                    batch.append(self._take(self._outbox.get_nowait()))
                 rows = [(CHANNEL, payload) for payloads in batch for payload in payloads]
                 # A connection that dropped since the last batch fails once: retry at once
                 # on a new one, and back off only when that fails too.
@@ -288,6 +310,10 @@ class PgFanout:
         finally:
             if conn is not None:
                 await conn.close()
+
+
+def _size(payloads: list[str]) -> int:
+    return sum(len(payload) for payload in payloads)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -20,21 +19,25 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from app import __version__, migrations
+from app.allowed_methods import AllowedMethodsMiddleware
+from app.api.docs import install_url_rules
 from app.api.docs import router as docs_router
 from app.api.routes import API_ROUTERS
 from app.config import Settings, get_settings
 from app.db import create_db_engine, parse_database_url
 from app.errors import PrismError, UnavailableError
+from app.json_input import LoneSurrogateMiddleware
 from app.limits import InputLimitsMiddleware
 from app.live import Broadcaster
 from app.live_pg import start_fanout
 from app.logging_setup import configure_logging
 from app.maindb import create_main_database
-from app.middleware import RequestContextMiddleware
+from app.middleware import ListedOriginsCORSMiddleware, RequestContextMiddleware
 from app.paths import STATIC_DIR
 from app.read_cache import ReadCache, TableRevisions
 from app.scheduler import retention_schedule
 from app.services import settings_store
+from app.services.run_metrics import install_run_counter
 from app.services.single_flight import SharedTasks
 from app.telemetry import Metrics
 from app.web.deps import LoginRequiredError, login_url
@@ -131,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; the database is opened in the lifespan, not here."""
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    for warning in settings.start_up_warnings():
+        logger.warning(warning)
     # A bad URL fails here, with one clear line, before anything is served.
     parse_database_url(settings.api_db_url)
     if settings.main_db_url:
@@ -146,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    install_run_counter(app.state.metrics, engine=lambda: getattr(app.state, "engine", None))
     app.state.broadcaster = Broadcaster(settings.stream_queue_size)
     app.state.jinja = build_environment()
     app.state.started_at = time.time()
@@ -153,11 +159,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # Middleware added first runs innermost: the limits' 413 and 422 answers pass through
     # CORS and RequestContextMiddleware, so they carry the request id and security headers.
-    app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(LoneSurrogateMiddleware)  # reads the body as the route does: innermost
+    app.add_middleware(AllowedMethodsMiddleware)
+    app.add_middleware(
+        InputLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_read_timeout=settings.body_read_timeout_seconds,
+    )
     if settings.cors_origins:
+        # With credentials, as the earlier service answered (its browser clients send
+        # cookies); never for "*", which would hand any site the caller's session.
         app.add_middleware(
-            CORSMiddleware,
+            ListedOriginsCORSMiddleware,
             allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
@@ -170,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for web_router in WEB_ROUTERS:
         app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    install_url_rules(app)
     return app
 
 

@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ratelimit import RateLimitedError, rate_limited_response
@@ -44,6 +46,39 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+class ListedOriginsCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, except that an origin not on the list gets no CORS header at all.
+
+    Starlette adds Access-Control-Allow-Credentials (and its preflight headers) to answers
+    for any Origin; here only the configured origins see them. Every answer still says
+    `Vary: Origin`, so a cache never hands one origin's answer to another.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers = Headers(scope=scope)
+        origin = request_headers.get("origin")
+        if origin is None or self.is_allowed_origin(origin):
+            await super().__call__(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in request_headers:
+            refusal = PlainTextResponse(
+                "Disallowed CORS origin", status_code=400, headers={"Vary": "Origin"}
+            )
+            await refusal(scope, receive, send)
+            return
+
+        async def send_with_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
+            await send(message)
+
+        await self.app(scope, receive, send_with_vary)
 
 
 def route_template(scope: Scope) -> str:

@@ -1,12 +1,54 @@
-"""Prometheus metrics of one app instance: each app gets its own registry."""
+"""Prometheus metrics of one app instance: each app gets its own registry.
+
+Dashboards built on the earlier service keep working (SPEC appendix A): its names are
+exported beside ours, `prism_requests_total` and `prism_request_duration_seconds` as the same
+samples as `prism_http_requests_total` and `prism_http_request_duration_seconds`,
+`prism_sse_clients`, `prism_auth_cache_hits_total`, `prism_runbook_exec_total`
+(app.services.run_metrics) and the standard `process_*` and `python_*` collectors.
+"""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from app import __version__
+
+# The one live stream the broadcaster feeds; the earlier gauge was labelled by it.
+OPS_STREAM_ROUTE = "/api/stream/ops"
+
+
+class EarlierName(Collector):
+    """Another metric's samples under the earlier service's name, read at each scrape."""
+
+    def __init__(self, source: Counter | Histogram, name: str, documentation: str) -> None:
+        self._source = source
+        self._name = name
+        self._documentation = documentation
+
+    def describe(self) -> Iterator[Metric]:
+        for family in self._source.describe():
+            yield Metric(self._name, self._documentation, family.type)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            renamed = Metric(self._name, self._documentation, family.type, family.unit)
+            # prism_http_requests_total -> prism_requests_total, _bucket/_sum/... likewise.
+            renamed.samples = [
+                sample._replace(name=self._name + sample.name[len(family.name) :])
+                for sample in family.samples
+            ]
+            yield renamed
 
 
 class Metrics:
@@ -56,8 +98,33 @@ class Metrics:
             "Open live-update streams (server-sent events) of this process.",
             registry=self.registry,
         )
+        self._install_earlier_names()
         self._installed: set[str] = set()
         self._install_lock = threading.Lock()
+
+    def _install_earlier_names(self) -> None:
+        self.registry.register(
+            EarlierName(self.http_requests, "prism_requests", "Count of HTTP requests")
+        )
+        self.registry.register(
+            EarlierName(
+                self.http_duration, "prism_request_duration_seconds", "Latency of HTTP requests"
+            )
+        )
+        self.sse_clients = Gauge(
+            "prism_sse_clients",
+            "Number of active SSE clients (the earlier name of prism_stream_subscribers).",
+            ["route"],
+            registry=self.registry,
+        )
+        self.auth_cache_hits = Counter(
+            "prism_auth_cache_hits_total",
+            "Token verifier answers served from the console's cache.",
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def observe_db_query(self, seconds: float) -> None:
         self.db_query_duration.observe(seconds)
@@ -68,6 +135,7 @@ class Metrics:
     def watch_stream_subscribers(self, count: Callable[[], float]) -> None:
         """Read the number of open streams from `count` at each scrape."""
         self.stream_subscribers.set_function(count)
+        self.sse_clients.labels(route=OPS_STREAM_ROUTE).set_function(count)
 
     def install_once(self, name: str, install: Callable[[], Collector]) -> None:
         """Register the collector `install` builds, the first time `name` is seen only."""

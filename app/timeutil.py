@@ -5,9 +5,10 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_NUMERIC = re.compile(r"^[+-]?\d+(\.\d+)?$")
+# Unix seconds as text: how a number reaches a query parameter, exponent included (1e9).
+_NUMERIC = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
 def utcnow() -> datetime:
@@ -67,9 +68,47 @@ def isoformat(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+# Unix seconds Python can turn into a datetime: 0001-01-01 up to the end of 9999.
+MIN_UNIX_SECONDS = -62_135_596_800
+MAX_UNIX_SECONDS = 253_402_300_800  # exclusive
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+    r"|02-(?:0[1-9]|1\d|2[0-8]))"
+)
+# What clients send, as a schema can say it (a few more forms parse, e.g. 29 February
+# without an offset; the schema keeps to forms every validator agrees on):
+_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {
+            "type": "string",
+            "pattern": rf"^[1-9]\d{{3}}-{_MONTH_DAY}[T ](?:[01]\d|2[0-3]):[0-5]\d"
+            r"(?::[0-5]\d(?:\.\d{1,6})?)?$",
+            "description": "ISO-8601 without an offset: read as UTC",
+        },
+        {
+            "type": "number",
+            "minimum": MIN_UNIX_SECONDS,
+            "exclusiveMaximum": MAX_UNIX_SECONDS,
+            "description": "unix seconds, fractions allowed",
+        },
+        {
+            "type": "string",
+            "pattern": r"^(?:\+?\d{1,11}|-\d{1,10})(?:\.\d{1,6})?$",
+            "description": "unix seconds as text",
+        },
+    ],
+    "description": "ISO-8601 with Z or an offset (converted to UTC), ISO-8601 without one "
+    "(read as UTC), a date, or unix seconds (fractions allowed)",
+}
+
 UTCDateTime = Annotated[
     datetime,
     BeforeValidator(parse_datetime),
     PlainSerializer(isoformat, return_type=str, when_used="json"),
+    WithJsonSchema(_INPUT_SCHEMA, mode="validation"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 """A datetime field that accepts every client form and always answers UTC with Z."""

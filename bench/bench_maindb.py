@@ -23,6 +23,7 @@ from app.config import Settings
 from app.main import create_app
 from bench.common import migrated_sqlite, print_row, summary, timings_ms
 from tests.support.maindb_fixtures import Dialect, MainTarget, admin_engine, main_database, stamp
+from tests.support.signin import post_login
 
 ADMIN = "bench-admin-token-with-enough-entropy-000001"
 COUNTS = {"users": 1_000, "agents": 200, "agent_logs": 100_000, "wallets": 2_000,
@@ -148,7 +149,7 @@ def _measure(target: MainTarget) -> None:
             _env_file=None,  # type: ignore[call-arg]
         )
         with TestClient(create_app(settings)) as client:
-            client.post("/login", data={"token": ADMIN}, follow_redirects=False)
+            post_login(client, ADMIN)
             headers = {"Authorization": f"Bearer {ADMIN}"}
             baseline = timings_ms(lambda: client.get("/livez"), repeat=REPEAT)
             print_row("baseline GET /livez", summary(baseline))

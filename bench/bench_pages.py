@@ -24,6 +24,7 @@ from app.timeutil import utcnow
 from app.web.templating import build_environment
 from bench.common import machine, migrated_sqlite, print_row, summary, timings_ms
 from tests.support.servers import running_server
+from tests.support.signin import post_login
 
 AGENTS = 1_000
 EVENTS = 100_000
@@ -131,7 +132,7 @@ def run() -> None:
         )
         environment = build_environment()  # templates compile once, as in the app
         with running_server(create_app(settings)) as base, httpx.Client(base_url=base) as client:
-            signed_in = client.post("/login", data={"token": TOKEN})
+            signed_in = post_login(client, TOKEN)
             if signed_in.status_code != 303:
                 raise RuntimeError(f"sign-in answered {signed_in.status_code}")
 

@@ -5,6 +5,7 @@ empties the tables before each test (cheaper than migrating per test, and isolat
 """
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,41 @@ from app import migrations
 from app.config import Settings
 from app.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.services import tokens
+from app.services import fleet_gauges, health, tokens
 from tests.support.db import temporary_pg_database, wipe
+from tests.support.waits import WAIT
 
 ADMIN_TOKEN = "test-admin-token-with-enough-entropy-0001"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _patient_health_probes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Health probes of in-process apps wait up to WAIT s for their checks, not 0.8 s.
+
+    In production a probe answers within a second however slow the database is; in a test
+    on a busy machine that budget would turn a healthy database into "timed out". Tests
+    about the budget itself ask for `real_probe_budget`.
+    """
+    if "real_probe_budget" not in request.fixturenames:
+        monkeypatch.setattr(health, "check_health", partial(health.check_health, timeout=WAIT))
+
+
+@pytest.fixture
+def real_probe_budget() -> None:
+    """The health probes keep their production time limit (see _patient_health_probes)."""
+
+
+@pytest.fixture(autouse=True)
+def _patient_fleet_scrapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The /metrics fleet gauges of in-process apps wait up to WAIT s for the database, not 3 s.
+
+    An app builds its collector at its first scrape and keeps it, so this holds in every test;
+    otherwise a slow scrape on a busy machine would export prism_fleet_scrape_error 1 and no
+    fleet gauges. No test is about that time limit itself.
+    """
+    collector = partial(fleet_gauges.FleetCollector, timeout=WAIT)
+    monkeypatch.setattr(fleet_gauges, "FleetCollector", collector)
 
 
 @pytest.fixture(

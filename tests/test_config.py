@@ -1,15 +1,66 @@
 """Configuration: variable names, URL forms, and failing fast on a bad URL."""
 
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import text
+from sqlmodel import Session
 
 from app.config import Settings
 from app.db import create_db_engine, parse_database_url
 from app.errors import ConfigError
 from app.main import create_app
+from app.models import Runbook
 from app.timeutil import isoformat, parse_datetime
+from tests.conftest import ADMIN_TOKEN
+from tests.support.fake_gateway import running_fake_gateway
+from tests.support.fake_verifier import running_fake_verifier
+
+# Read from the environment by the tests below: none may leak in from the shell.
+URL_VARIABLES = (
+    "PRISM_AUTH_VERIFY_URL",
+    "PRISM_AUTH_BASE_URL",
+    "PRISM_GATEWAY_URL",
+    "PRISM_GATEWAY_BASE_URL",
+    "PRISM_ROADGLITCH_BASE_URL",
+    "PRISM_MOCK_MODE",
+    "PRISM_AUTH_VERIFY_DEFAULT_SCOPE",
+    "PRISM_DOCS_PUBLIC",
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in URL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def app_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Records of prism.app (create_app replaces the handlers of `prism`, not of its children)."""
+    logger = logging.getLogger("prism.app")
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def settings_from_env(db_url: str) -> Settings:
+    """Settings read from the environment, on the test database."""
+    return Settings(
+        api_db_url=db_url,
+        admin_token=ADMIN_TOKEN,
+        auto_migrate=False,
+        log_level="WARNING",
+        retention_interval_minutes=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
 
 
 def test_both_database_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,3 +206,97 @@ def test_a_bad_trusted_proxy_entry_fails_at_start_up_naming_it() -> None:
         Settings(trusted_proxies="10.0.0.1,nonsense", _env_file=None)  # type: ignore[call-arg]
     ok = Settings(trusted_proxies="10.0.0.0/8, ::1", _env_file=None)  # type: ignore[call-arg]
     assert ok.trusted_proxies == ["10.0.0.0/8", "::1"]
+
+
+# --- the earlier service's variables (SPEC appendix A) -------------------------------------
+
+
+def test_the_earlier_verifier_variable_is_an_alias(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PRISM_AUTH_BASE_URL", "http://auth.internal:9000/")
+    assert Settings(_env_file=None).auth_verify_url == "http://auth.internal:9000"  # type: ignore[call-arg]
+    env.setenv("PRISM_AUTH_VERIFY_URL", "http://verify.internal")
+    assert Settings(_env_file=None).auth_verify_url == "http://verify.internal"  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"PRISM_ROADGLITCH_BASE_URL": "http://rg"}, "http://rg"),
+        (
+            {"PRISM_ROADGLITCH_BASE_URL": "http://rg", "PRISM_GATEWAY_BASE_URL": "http://gb"},
+            "http://gb",
+        ),
+        (
+            {
+                "PRISM_ROADGLITCH_BASE_URL": "http://rg",
+                "PRISM_GATEWAY_BASE_URL": "http://gb",
+                "PRISM_GATEWAY_URL": "http://gw/",
+            },
+            "http://gw",
+        ),
+    ],
+)
+def test_the_earlier_gateway_variables_are_aliases_in_order(
+    env: pytest.MonkeyPatch, variables: dict[str, str], expected: str
+) -> None:
+    for name, value in variables.items():
+        env.setenv(name, value)
+    assert Settings(_env_file=None).gateway_url == expected  # type: ignore[call-arg]
+
+
+def test_the_earlier_variables_reach_the_verifier_and_the_gateway(
+    env: pytest.MonkeyPatch, db_url: str, client: TestClient, db_session: Session
+) -> None:
+    db_session.add(Runbook(id="restart", title="Restart", inputs_schema={}, linked_workflow="wf"))
+    db_session.commit()
+    external = "ext-earlier-token-with-plenty-of-entropy-11"
+    with (
+        running_fake_verifier(valid={external: {"sub": "u-1", "scope": ["ops"]}}) as verifier,
+        running_fake_gateway() as gateway,
+    ):
+        env.setenv("PRISM_AUTH_BASE_URL", verifier.url)
+        env.setenv("PRISM_ROADGLITCH_BASE_URL", gateway.url)
+        with TestClient(create_app(settings_from_env(db_url))) as earlier:
+            reader = {"Authorization": f"Bearer {external}"}
+            assert earlier.get("/api/agents", headers=reader).status_code == 200
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            response = earlier.post("/api/runbooks/restart/execute", json={}, headers=admin)
+            assert response.status_code == 200
+    assert verifier.calls == [external]
+    assert [request.path for request in gateway.requests] == ["/runs"]
+
+
+def test_mock_mode_set_is_a_loud_warning_and_tokens_are_still_checked(
+    env: pytest.MonkeyPatch, db_url: str, client: TestClient, app_logs: pytest.LogCaptureFixture
+) -> None:
+    env.setenv("PRISM_MOCK_MODE", "true")
+    app = create_app(settings_from_env(db_url))
+    [warning] = [record for record in app_logs.records if "PRISM_MOCK_MODE" in record.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert "mock mode is gone and every token is checked" in warning.getMessage()
+    with TestClient(app) as started:
+        made_up = started.get("/api/agents", headers={"Authorization": "Bearer anything"})
+        assert made_up.status_code == 401
+        assert started.get("/api/agents").json() == {"detail": "Missing token"}
+
+
+def test_without_mock_mode_nothing_is_said_about_it(
+    env: pytest.MonkeyPatch, db_url: str, app_logs: pytest.LogCaptureFixture
+) -> None:
+    create_app(settings_from_env(db_url))
+    assert not [record for record in app_logs.records if "MOCK" in record.getMessage()]
+
+
+def test_the_verifier_default_scope_is_checked_at_start_up(env: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).auth_verify_default_scope == "read"  # type: ignore[call-arg]
+    env.setenv("PRISM_AUTH_VERIFY_DEFAULT_SCOPE", "None")
+    assert Settings(_env_file=None).auth_verify_default_scope == "none"  # type: ignore[call-arg]
+    env.setenv("PRISM_AUTH_VERIFY_DEFAULT_SCOPE", "superuser")
+    with pytest.raises(ValidationError, match="PRISM_AUTH_VERIFY_DEFAULT_SCOPE: 'superuser'"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_docs_public_is_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).docs_public is True  # type: ignore[call-arg]
+    env.setenv("PRISM_DOCS_PUBLIC", "false")
+    assert Settings(_env_file=None).docs_public is False  # type: ignore[call-arg]

@@ -4,18 +4,25 @@ Dependencies that only read app.state are `async def`: FastAPI runs a plain `def
 dependency in the thread pool, and those hops were most of a cached answer's cost.
 """
 
+import asyncio
+import contextlib
+import contextvars
 import logging
-import secrets
-from collections.abc import Iterator
-from typing import Annotated
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from app.config import Settings
-from app.live import Broadcaster
+from app.db import RequestSession
+from app.live import Broadcaster, Message, Publisher
 from app.ratelimit import RateLimitedError, app_limiter
 from app.read_cache import ReadCache
 from app.services import tokens
@@ -23,7 +30,14 @@ from app.services.single_flight import SharedTasks
 from app.services.tokens import Principal
 from app.telemetry import Metrics
 from app.verifier import app_verifier
-from app.web.session import COOKIE_NAME, SessionCodec, principal_for_session
+from app.web.session import (
+    COOKIE_NAME,
+    CSRF_HEADER,
+    SessionCodec,
+    WebSession,
+    csrf_refusal,
+    principal_for_session,
+)
 
 logger = logging.getLogger("prism.auth")
 
@@ -38,14 +52,104 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+# Commits and rollbacks of request sessions run here, not in the request thread pool. A
+# session that flushed holds SQLite's write lock until it commits: if its commit had to wait
+# for a pool thread while every pool thread was a request waiting on that lock, no commit
+# would run until the busy timeout (50 concurrent writers did exactly that). Finishing never
+# waits on another request's lock, so these few threads are never held up for long.
+_FINISHERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="prism-commit")
+
+
+async def _finish_off_the_pool(step: Callable[[], None]) -> None:
+    context = contextvars.copy_context()  # the request id, for the slow-query log
+    await asyncio.get_running_loop().run_in_executor(_FINISHERS, context.run, step)
+
+
+# Requests that may write, running at once per process. A request that flushed holds its
+# locks (SQLite's one write lock, PostgreSQL row locks) until its commit, after the answer
+# is serialized; FastAPI serializes a plain `def` endpoint's answer in the thread pool. With
+# every pool thread taken by writers waiting on that lock, the holder could never serialize
+# and commit (50 concurrent writers deadlocked until the busy timeout). Few writers in
+# flight leave the pool free for the holder; the others wait here, on the event loop, and a
+# database serializes writes anyway.
+WRITE_SLOTS = 8
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_write_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_slot(method: str) -> contextlib.AbstractAsyncContextManager[Any]:
+    if method in _SAFE_METHODS:
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()  # a semaphore belongs to one loop (tests run several)
+    slots = _write_slots.get(loop)
+    if slots is None:
+        slots = _write_slots[loop] = asyncio.Semaphore(WRITE_SLOTS)
+    return slots
+
+
+async def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> AsyncIterator[Session]:
+    """The request's session: committed after the answer is serialized, else rolled back.
+
+    Scope "function" (SessionDep): the commit comes after serialization but before the
+    answer is sent, so a client never sees a success that was not committed, nor an error
+    that was (app/db.py RequestSession). An exception that is an answer rather than a
+    failure (`keeps_writes`, such as the redirect to sign in) commits too. The endpoint
+    uses the session in the thread pool; the commit and close run in _FINISHERS, and a
+    request that may write holds one of WRITE_SLOTS until then.
+    """
+    async with _write_slot(request.method):
+        session = RequestSession(engine, expire_on_commit=False)
+        try:
+            try:
+                yield session
+            except Exception as exc:
+                if getattr(exc, "keeps_writes", False):
+                    await _finish_off_the_pool(session.finish)
+                raise  # anything else: closing the session below rolls it back
+            await _finish_off_the_pool(session.finish)
+        finally:
+            await _finish_off_the_pool(session.close)
 
 
 async def get_broadcaster(request: Request) -> Broadcaster:
     broadcaster: Broadcaster = request.app.state.broadcaster
     return broadcaster
+
+
+class CommittedPublisher:
+    """The live stream as a request's writes see it: messages go out once the request's
+    transaction has committed, and never when it rolls back.
+
+    The request session commits after the answer is serialized (RequestSession), so a
+    message published by the endpoint would otherwise describe a row that other readers
+    cannot see yet, or one that is never committed at all.
+    """
+
+    def __init__(self, broadcaster: Broadcaster, session: Session) -> None:
+        self._broadcaster = broadcaster
+        self._session = session
+        self._pending: list[Message] = []
+
+    @property
+    def has_audience(self) -> bool:
+        return self._broadcaster.has_audience
+
+    def publish(self, message: Message) -> None:
+        if not (isinstance(self._session, RequestSession) and self._session.deferring):
+            self._broadcaster.publish(message)
+            return
+        if not self._pending:
+            event.listen(self._session, "after_commit", self._release, once=True)
+        self._pending.append(message)
+
+    def _release(self, _session: Session) -> None:
+        pending, self._pending = self._pending, []
+        for message in pending:
+            self._broadcaster.publish(message)
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -64,8 +168,16 @@ async def get_request_id(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BroadcasterDep = Annotated[Broadcaster, Depends(get_broadcaster)]
+
+
+async def get_publisher(broadcaster: BroadcasterDep, session: SessionDep) -> Publisher:
+    return CommittedPublisher(broadcaster, session)
+
+
+PublisherDep = Annotated[Publisher, Depends(get_publisher)]
+"""For routes that write: what they publish reaches the stream after their commit."""
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
@@ -118,11 +230,13 @@ def authenticate_request(request: Request, session: Session, settings: Settings)
             )
         # A cookie is sent by the browser on its own: state changes must prove intent.
         if request.method not in {"GET", "HEAD", "OPTIONS"}:
-            sent = request.headers.get("X-CSRF-Token", "")
-            if not secrets.compare_digest(sent, request.state.web_session.csrf):
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN, detail="CSRF token missing or invalid"
-                )
+            refusal = csrf_refusal(
+                request,
+                expected=request.state.web_session.csrf,
+                sent=request.headers.get(CSRF_HEADER),
+            )
+            if refusal is not None:
+                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=refusal)
         return principal
     principal = bearer_principal(request.app, session, settings, plaintext)
     if principal is None:
@@ -210,7 +324,8 @@ class Scope:
     per minute (per process); over it, RateLimitedError makes the answer a 429.
 
     Awaited on the event loop: only a lookup that needs the database (a stored token, a
-    session cookie) or the external verifier goes to the thread pool.
+    session cookie) or the external verifier goes to the thread pool. AuthFirstRoute awaits
+    it before the body is read; the dependency then reuses that answer.
     """
 
     def __init__(self, required: str) -> None:
@@ -219,8 +334,13 @@ class Scope:
     async def __call__(
         self, request: Request, engine: EngineDep, settings: SettingsDep
     ) -> Principal:
+        granted: dict[str, Principal] = getattr(request.state, "granted_scopes", {})
+        if self.required in granted:
+            return granted[self.required]
         principal = await _authenticate_on_loop(request, engine, settings)
-        return self.authorize(request, principal, settings)
+        principal = self.authorize(request, principal, settings)
+        request.state.granted_scopes = {**granted, self.required: principal}
+        return principal
 
     def check(self, request: Request, session: Session, settings: Settings) -> Principal:
         """The same check for code that already runs in a thread and holds a session."""
@@ -249,3 +369,74 @@ class Scope:
 ReadPrincipal = Annotated[Principal, Depends(Scope("read"))]
 IngestPrincipal = Annotated[Principal, Depends(Scope("ingest"))]
 AdminPrincipal = Annotated[Principal, Depends(Scope("admin"))]
+
+
+def scopes_of(dependant: Dependant) -> list[Scope]:
+    """Every Scope a route depends on, however deeply nested."""
+    found = [dependant.call] if isinstance(dependant.call, Scope) else []
+    for sub in dependant.dependencies:
+        found.extend(scope for scope in scopes_of(sub) if scope not in found)
+    return found
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class AuthFirstRoute(APIRoute):
+    """An API route whose token and scope are checked before FastAPI reads the body.
+
+    FastAPI parses a JSON body before it solves any dependency, so a malformed body sent
+    without a token answered 422 and told an anonymous caller about the route's input. Here
+    a protected route with a body answers 401 (or 403) first; the parse comes after.
+    """
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        scopes = scopes_of(self.dependant)
+        if self.body_field is None or not scopes:
+            return handler
+
+        async def authenticated_first(request: Request) -> Response:
+            app = request.app
+            for scope in scopes:
+                await scope(request, app.state.engine, app.state.settings)
+            return await handler(request)
+
+        return authenticated_first
+
+
+def credential_recheck(request: Request, required: str) -> Callable[[], Awaitable[bool]]:
+    """For a response that stays open: does the credential that opened it still grant
+    `required`?
+
+    Each call asks the database again (no cache of this process), so a token revoked, or
+    a session signed out, through any replica is seen at the next call. An error counts as
+    "no": the caller ends its response and the client reconnects through the usual checks.
+    """
+    app = request.app
+    engine: Engine = app.state.engine
+    settings: Settings = app.state.settings
+    plaintext = bearer_token(request)
+    web_session: WebSession | None = getattr(request.state, "web_session", None)
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+
+    def check() -> bool:
+        with Session(engine, expire_on_commit=False) as session:
+            if plaintext is not None:
+                principal = bearer_principal(app, session, settings, plaintext)
+            elif web_session is not None:
+                principal = principal_for_session(web_session, session=session, admin_token=admin)
+            else:
+                principal = None
+        return principal is not None and principal.allows(required)
+
+    async def recheck() -> bool:
+        try:
+            return await run_in_threadpool(check)
+        except Exception as exc:  # any failure to confirm ends the stream
+            logger.warning(
+                "credential of an open stream not confirmed (%s); closing it", type(exc).__name__
+            )
+            return False
+
+    return recheck

@@ -1,8 +1,13 @@
 """A server-sent-events response fed by a Broadcaster subscription.
 
-The stream ends, and its subscription with it, in three cases:
+A heartbeat goes out every `heartbeat_seconds`, whatever else flows; before each one the
+stream asks `still_allowed` whether its credential still holds (the database, so a token
+revoked or a session signed out through any replica is seen within one heartbeat interval).
+
+The stream ends, and its subscription with it, in four cases:
 - the client disconnects (watched concurrently, so it is noticed at once, not at the next
   heartbeat);
+- its credential no longer holds (revoked token, ended session);
 - the client fell more than the queue size behind (the subscription overflowed): the wait
   for the next message or for a send in progress is cancelled;
 - one send stayed blocked for `stall_seconds` (the client stopped reading and its TCP window
@@ -14,7 +19,7 @@ connection (uvicorn logs "returned without completing response" for it).
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import anyio
@@ -27,7 +32,7 @@ from app.live import Broadcaster, Message, Subscription
 logger = logging.getLogger("prism.live")
 
 Encoder = Callable[[Message], str]
-Outcome = Literal["disconnected", "overflowed", "stalled"]
+Outcome = Literal["disconnected", "overflowed", "stalled", "revoked"]
 
 # How long the final chunk may wait for a slow client before the connection is dropped.
 END_GRACE_SECONDS = 1.0
@@ -52,6 +57,7 @@ class EventStreamResponse(Response):
         encode: Encoder = data_only,
         retry_ms: int = 3000,
         stall_seconds: float | None = None,
+        still_allowed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -63,6 +69,7 @@ class EventStreamResponse(Response):
         self._retry_ms = retry_ms
         # A reader that cannot take one chunk in two heartbeat periods is not keeping up.
         self._stall_seconds = stall_seconds or 2 * heartbeat_seconds
+        self._still_allowed = still_allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with self._broadcaster.subscribe() as subscription:
@@ -73,6 +80,8 @@ class EventStreamResponse(Response):
             logger.warning(
                 "live stream client read nothing for %gs; disconnected", self._stall_seconds
             )
+        elif outcome == "revoked":
+            logger.info("live stream closed: its token was revoked or its session ended")
         with anyio.move_on_after(END_GRACE_SECONDS):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -95,13 +104,22 @@ class EventStreamResponse(Response):
             async def pump() -> None:
                 nonlocal outcome
                 try:
+                    beat_at = anyio.current_time() + self._heartbeat_seconds
                     while True:
-                        message = await subscription.next(self._heartbeat_seconds)
-                        if message is None:
-                            if subscription.closed.is_set():
+                        # Checked before each message: a busy stream still beats on time.
+                        wait = beat_at - anyio.current_time()
+                        if wait <= 0:
+                            if self._still_allowed is not None and not await self._still_allowed():
+                                outcome = "revoked"
                                 break
-                            message = self._heartbeat()
-                        await self._send_text(send, self._encode(message))
+                            await self._send_text(send, self._encode(self._heartbeat()))
+                            beat_at = anyio.current_time() + self._heartbeat_seconds
+                            continue
+                        message = await subscription.next(wait)
+                        if message is not None:
+                            await self._send_text(send, self._encode(message))
+                        elif subscription.closed.is_set():
+                            break
                 except TimeoutError:
                     outcome = "stalled"
                 group.cancel_scope.cancel()

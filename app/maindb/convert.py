@@ -166,3 +166,14 @@ def redact(value: Any) -> Any:
 def is_sensitive_key(key: str) -> bool:
     lowered = key.lower()
     return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
+
+
+MAX_JSON_SHOWN = 600  # characters of a JSON value a page shows before cutting it
+
+
+def json_text(value: Any) -> str:
+    """A (redacted) JSON document as compact text, cut when long."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= MAX_JSON_SHOWN else text[:MAX_JSON_SHOWN] + "…"

@@ -5,9 +5,10 @@ each source has been consumed: [events position, commits position]. Rows are mer
 parsed time, so a page is exact even when the two tables spell their timestamps differently.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import select
 
@@ -25,7 +26,7 @@ Source = Literal["event", "commit"]
 
 EVENT_COLUMNS = ("id", "type", "entity_type", "entity_id", "data", "created_at")
 COMMIT_COLUMNS = ("id", "repo", "branch", "hash", "author", "message", "created_at")
-_OLDEST = datetime.min.replace(tzinfo=UTC)
+OLDEST = datetime.min.replace(tzinfo=UTC)
 _SOURCES: tuple[tuple[Source, str], ...] = (("event", "timeline_events"), ("commit", "commits"))
 
 
@@ -46,6 +47,15 @@ class TimelineQuery:
         if source == "commit":
             return self.entity_type is None and self.type in (None, "commit")
         return self.repo is None
+
+
+class Ranked(Protocol):
+    """A row of one source of a merged timeline, ranked newest first."""
+
+    def rank(self) -> tuple[datetime, int, Any]: ...
+
+
+R = TypeVar("R", bound=Ranked)
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ def timeline(
             streams.append(
                 [
                     _Entry(
-                        at=to_datetime(row.get("created_at")) or _OLDEST,
+                        at=to_datetime(row.get("created_at")) or OLDEST,
                         source=source,
                         slot=index,
                         row_id=row["id"],
@@ -106,7 +116,7 @@ def timeline(
             )
         if sources and not any(sources.values()):
             return Unavailable(reason="; ".join(notes))
-        shown, more = _merge(streams, limit)
+        shown, more = merge_newest_first(streams, limit)
         next_positions = list(positions)
         for entry in shown:
             next_positions[entry.slot] = entry.position
@@ -120,10 +130,14 @@ def timeline(
     return read_main(main_db, work)
 
 
-def _merge(streams: list[list[_Entry]], limit: int) -> tuple[list[_Entry], bool]:
-    """Newest first across streams, each consumed as a prefix of its own order."""
+def merge_newest_first(streams: Sequence[Sequence[R]], limit: int) -> tuple[list[R], bool]:
+    """Newest first across streams, each consumed as a prefix of its own order.
+
+    Each stream holds up to limit + 1 rows after its cursor: the first `limit` merged rows
+    are then exact, and whether more follow is known.
+    """
     heads = [0] * len(streams)
-    merged: list[_Entry] = []
+    merged: list[R] = []
     while len(merged) <= limit:
         best: int | None = None
         for index, stream in enumerate(streams):

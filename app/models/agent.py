@@ -1,17 +1,24 @@
 """Agents, their events and their status history."""
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field as PydanticField
-from pydantic import StringConstraints, field_validator
+from pydantic import Strict, StringConstraints, field_validator
 from sqlalchemy import Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
-from app.models.validators import MultiLine, OneLine
+from app.models.validators import (
+    ID_RULE,
+    MultiLine,
+    NonBlankOneLine,
+    OneLine,
+    SafeId,
+    is_valid_id,
+    omittable,
+)
 from app.timeutil import UTCDateTime as UTCDateTimeField
 
 AGENT_STATUSES = ("online", "degraded", "offline")
@@ -79,34 +86,29 @@ AgentSort = Literal[
 ]
 EventKind = Literal["started", "heartbeat", "warn", "error", "completed"]
 
-# The id is part of URLs (/api/agents/{id}): a slash could never be addressed, and whitespace
-# or control characters only ever come from a client bug.
-AGENT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
-AGENT_ID_RULE = "1-128 characters, no whitespace, control characters or '/'"
+# The id is part of URLs (/api/agents/{id}): the one id rule of every caller-chosen id.
+AgentId = SafeId
+AGENT_ID_RULE = ID_RULE
+is_valid_agent_id = is_valid_id
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_EVENT_MESSAGE = 65_536
 
-AgentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=AGENT_ID_PATTERN)]
 # Lengths are the column sizes: nothing reaches the database that it would refuse.
 AgentName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NonBlankOneLine
 ]
 AgentDomain = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), OneLine
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NonBlankOneLine
 ]
 AgentVersion = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), OneLine]
 EventMessage = Annotated[str, StringConstraints(max_length=MAX_EVENT_MESSAGE), MultiLine]
 
 # 1e12 MB is an exabyte: anything larger is a unit bug, and would overflow chart averages.
 MAX_MEMORY_MB = 1e12
-MemoryMB = Annotated[float, PydanticField(ge=0, le=MAX_MEMORY_MB, allow_inf_nan=False)]
+# Strict: a JSON number (an integer too), never text or a boolean, as the schema says.
+MemoryMB = Annotated[float, Strict(), PydanticField(ge=0, le=MAX_MEMORY_MB, allow_inf_nan=False)]
 # memoryUsedMB, not the generated memoryUsedMb: the earlier clients read this exact key.
 MEMORY_ALIAS = "memoryUsedMB"
-
-
-def is_valid_agent_id(agent_id: str) -> bool:
-    """Whether a caller-chosen id obeys AGENT_ID_RULE (used where the id comes from a path)."""
-    return 1 <= len(agent_id) <= 128 and re.fullmatch(AGENT_ID_PATTERN, agent_id) is not None
 
 
 class AgentPublic(ApiModel):
@@ -182,22 +184,22 @@ class AgentCreate(ApiModel):
 class AgentUpdate(_NoNulls):
     """Admin partial update: only the fields sent change."""
 
-    name: AgentName | None = None
-    domain: AgentDomain | None = None
-    status: AgentStatus | None = None
-    memory_used_mb: MemoryMB | None = PydanticField(default=None, alias=MEMORY_ALIAS)
-    last_seen_at: UTCDateTimeField | None = None
-    version: AgentVersion | None = None
+    name: AgentName | None = omittable()
+    domain: AgentDomain | None = omittable()
+    status: AgentStatus | None = omittable()
+    memory_used_mb: MemoryMB | None = omittable(alias=MEMORY_ALIAS)
+    last_seen_at: UTCDateTimeField | None = None  # null: never seen
+    version: AgentVersion | None = omittable()
 
 
 class Heartbeat(_NoNulls):
     """What an agent reports; name and domain also register an unknown agent."""
 
-    status: AgentStatus | None = None
-    memory_used_mb: MemoryMB | None = PydanticField(default=None, alias=MEMORY_ALIAS)
-    version: AgentVersion | None = None
-    name: AgentName | None = None
-    domain: AgentDomain | None = None
+    status: AgentStatus | None = omittable()
+    memory_used_mb: MemoryMB | None = omittable(alias=MEMORY_ALIAS)
+    version: AgentVersion | None = omittable()
+    name: AgentName | None = omittable()
+    domain: AgentDomain | None = omittable()
 
 
 class EventIn(ApiModel):

@@ -8,7 +8,7 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel
-from app.models.validators import OneLine, SafeName
+from app.models.validators import OneLine, SafeId, SafeName, omittable
 
 METRIC_STATUSES = ("good", "warning", "critical")
 
@@ -28,7 +28,6 @@ class Metric(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------------
 
-METRIC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MetricStatus = Literal["good", "warning", "critical"]
 # Lengths are the column sizes; one line each, so no NUL (PostgreSQL refuses it in text).
 MetricTitle = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
@@ -49,9 +48,7 @@ class MetricTile(ApiModel):
 class MetricCreate(ApiModel):
     """A new tile; `id` (also accepted as `metricId`) is its stable, caller-chosen name."""
 
-    id: str = pydantic.Field(
-        pattern=METRIC_ID_PATTERN, validation_alias=AliasChoices("id", "metricId", "metric_id")
-    )
+    id: SafeId = pydantic.Field(validation_alias=AliasChoices("id", "metricId", "metric_id"))
     title: MetricTitle
     value: SafeName = ""
     caption: SafeName = ""
@@ -62,11 +59,11 @@ class MetricCreate(ApiModel):
 class MetricUpdate(ApiModel):
     """A partial update: only the keys sent change; none of them may be null."""
 
-    title: MetricTitle | None = None
-    value: SafeName | None = None
-    caption: SafeName | None = None
-    icon: MetricIcon | None = None
-    status: MetricStatus | None = None
+    title: MetricTitle | None = omittable()
+    value: SafeName | None = omittable()
+    caption: SafeName | None = omittable()
+    icon: MetricIcon | None = omittable()
+    status: MetricStatus | None = omittable()
 
     @pydantic.field_validator("*", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Strict, model_validator
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Index
@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import ApiModel, SeriesStats
 from app.models.types import BigIntPK, UTCDateTime
-from app.models.validators import SafeId, SafeName
+from app.models.validators import NumberAsText, SafeId, SafeName
 from app.timeutil import UTCDateTime as ApiDateTime
 
 
@@ -50,16 +50,38 @@ class Miner(SQLModel, table=True):
 # derive from plain BaseModel; only the newer miner list and series use camelCase (ApiModel).
 
 MAX_SHARE_COUNT = 2_147_483_647  # the share columns are 32-bit INTEGER on PostgreSQL
-ShareCount = Annotated[int, PydanticField(ge=0, le=MAX_SHARE_COUNT)]
-NonNegative = Annotated[float, PydanticField(ge=0)]
+# Numbers may come as text, as the earlier service read them (appendix A: "100" is a share
+# count, 1.5 is not); each pattern is the text form the schema promises, within the bounds.
+_FRACTION = r"(?:\.\d{1,6})?"
+ShareCount = Annotated[
+    int, Strict(), PydanticField(ge=0, le=MAX_SHARE_COUNT), NumberAsText(r"^\d{1,9}$")
+]
+NonNegative = Annotated[
+    float, Strict(), PydanticField(ge=0), NumberAsText(rf"^\d{{1,15}}{_FRACTION}$")
+]
 # Bounds past which a reading is a unit or firmware bug, not a measurement. They also keep
 # the per-minute rollup's sums finite (PostgreSQL refuses a float overflow).
 MAX_HASHRATE = 1e21  # H/s: a zettahash, far beyond any single miner or even pool
 MIN_TEMPERATURE_C, MAX_TEMPERATURE_C = -50.0, 150.0
 MAX_LATENCY_MS = 86_400_000.0  # a day
-Hashrate = Annotated[float, PydanticField(ge=0, le=MAX_HASHRATE)]
-Temperature = Annotated[float, PydanticField(ge=MIN_TEMPERATURE_C, le=MAX_TEMPERATURE_C)]
-Latency = Annotated[float, PydanticField(ge=0, le=MAX_LATENCY_MS)]
+Hashrate = Annotated[
+    float,
+    Strict(),
+    PydanticField(ge=0, le=MAX_HASHRATE),
+    NumberAsText(rf"^\d{{1,15}}{_FRACTION}$"),
+]
+Temperature = Annotated[
+    float,
+    Strict(),
+    PydanticField(ge=MIN_TEMPERATURE_C, le=MAX_TEMPERATURE_C),
+    NumberAsText(rf"^(?:-?[1-4]?\d|1[0-4]\d){_FRACTION}$"),  # -49.99... to 149.99...
+]
+Latency = Annotated[
+    float,
+    Strict(),
+    PydanticField(ge=0, le=MAX_LATENCY_MS),
+    NumberAsText(rf"^\d{{1,7}}{_FRACTION}$"),
+]
 _FUTURE_RULE = "At most PRISM_MAX_CLOCK_SKEW_SECONDS ahead of the server's clock."
 TileIntent = Literal["good", "warning", "critical"]
 MinerState = Literal["ok", "warning", "critical", "stale"]

@@ -22,6 +22,16 @@ class FleetSummary(ApiModel):
     miners_reporting: int = pydantic.Field(
         description="Miners with a sample in the last PRISM_AGENT_OFFLINE_AFTER seconds."
     )
+    miners_critical: int = pydantic.Field(
+        description="Reporting miners whose newest sample has a critical tile."
+    )
+    miners_warning: int = pydantic.Field(
+        description="Reporting miners whose worst tile is a warning."
+    )
+    miners_stale: int = pydantic.Field(
+        description="Miners without a sample for PRISM_AGENT_OFFLINE_AFTER seconds "
+        "(state `stale` in /api/miners)."
+    )
     fleet_hashrate: float = pydantic.Field(
         description="Sum of the effective hashrate (H/s) of every miner's newest sample."
     )
@@ -36,6 +46,14 @@ class Shortcut(ApiModel):
 
 
 class MobileDashboard(ApiModel):
-    summary: FleetSummary
+    summary: str = pydantic.Field(
+        description="One sentence about the fleet, which mobile clients print as it is: "
+        '"2 problems: 1 agent offline, 1 miner critical." or "All 8 agents and 4 miners '
+        'healthy."',
+        examples=["All 8 agents and 4 miners healthy."],
+    )
+    fleet: FleetSummary = pydantic.Field(description="The counts behind `summary`.")
     metrics: list[MetricTile]
-    shortcuts: list[Shortcut]
+    shortcuts: list[Shortcut] = pydantic.Field(
+        description="Absolute URLs: PRISM_PUBLIC_URL, else the base URL of the request."
+    )

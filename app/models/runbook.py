@@ -4,13 +4,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import StringConstraints, field_validator
+from pydantic import PlainSerializer, StringConstraints, computed_field, field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.json_input import escape_lone_surrogates
 from app.models.base import ApiModel
+from app.models.inputs_schema import InputsSchema
 from app.models.types import TagList, UTCDateTime
-from app.models.validators import OneLine, SafeName, SafeText
+from app.models.validators import OneLine, SafeId, SafeName, SafeText, omittable
 from app.timeutil import UTCDateTime as ApiDateTime
 
 RUN_STATUSES = ("queued", "accepted", "rejected", "failed")
@@ -34,6 +36,8 @@ class RunbookRun(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("runbook_id", "idempotency_key", name="uq_runbookrun_idempotency"),
         Index("ix_runbookrun_runbook_id_created_at", "runbook_id", "created_at"),
+        # Clients look runs up by the gateway's id, which execute answers (SPEC appendix A).
+        Index("ix_runbookrun_runbook_id_gateway_run_id", "runbook_id", "gateway_run_id"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -56,8 +60,10 @@ class RunbookRun(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------------
 
-# Ids travel in URL paths, so they are limited to characters that need no escaping.
-RUNBOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Free-form JSON read back from the database: rows stored before lone surrogates were
+# refused (app/json_input.py) are answered with them escaped, not with a 500 for everyone.
+StoredJson = Annotated[dict[str, Any], PlainSerializer(escape_lone_surrogates)]
+
 
 # Lengths are the column sizes; no NUL or control characters (PostgreSQL refuses NUL in text).
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), OneLine]
@@ -75,18 +81,18 @@ class RunbookPublic(ApiModel):
     title: str
     description: str
     tags: list[str]
-    inputs_schema: dict[str, Any]
+    inputs_schema: StoredJson
     linked_workflow: str
 
 
 class RunbookCreate(ApiModel):
-    """A new runbook; `inputsSchema` must be a valid JSON Schema (2020-12)."""
+    """A new runbook; `inputsSchema` must be a valid, self-contained JSON Schema (2020-12)."""
 
-    id: str = pydantic.Field(pattern=RUNBOOK_ID_PATTERN)
+    id: SafeId
     title: RunbookTitle
     description: SafeText = ""
     tags: list[Tag] = pydantic.Field(default_factory=list)
-    inputs_schema: dict[str, Any] = pydantic.Field(default_factory=dict)
+    inputs_schema: InputsSchema = pydantic.Field(default_factory=dict)
     linked_workflow: SafeName = ""
 
     _dedupe_tags = field_validator("tags")(_unique_tags)
@@ -95,11 +101,11 @@ class RunbookCreate(ApiModel):
 class RunbookUpdate(ApiModel):
     """A partial update: only the keys sent change; none of them may be null."""
 
-    title: RunbookTitle | None = None
-    description: SafeText | None = None
-    tags: list[Tag] | None = None
-    inputs_schema: dict[str, Any] | None = None
-    linked_workflow: SafeName | None = None
+    title: RunbookTitle | None = omittable()
+    description: SafeText | None = omittable()
+    tags: list[Tag] | None = omittable()
+    inputs_schema: InputsSchema | None = omittable()
+    linked_workflow: SafeName | None = omittable()
 
     _dedupe_tags = field_validator("tags")(_unique_tags)
 
@@ -134,13 +140,17 @@ class ExecuteResponse(ApiModel):
 
 
 class RunPublic(ApiModel):
-    """One recorded execute request and the gateway's outcome."""
+    """One recorded execute request and the gateway's outcome.
+
+    `runId` is the id execute answered: the gateway's when it gave one, else `id` (the
+    console's); either finds the run again.
+    """
 
     id: str
     runbook_id: str
     status: str
     accepted: bool
-    input: dict[str, Any] | None
+    input: StoredJson | None
     idempotency_key: str | None
     workflow_name: str
     gateway_run_id: str | None
@@ -150,6 +160,11 @@ class RunPublic(ApiModel):
     requested_by: str | None
     created_at: ApiDateTime
     updated_at: ApiDateTime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def run_id(self) -> str:
+        return self.gateway_run_id or self.id
 
 
 class RunPage(ApiModel):

@@ -1,7 +1,11 @@
-"""API tokens: only a hash is stored; the token itself is shown once at creation."""
+"""API tokens and the browser sessions signed in with them.
+
+Only hashes are stored: a token is shown once at creation, a session id lives only in its
+browser's signed cookie.
+"""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import StringConstraints
 from sqlalchemy import Index
@@ -10,9 +14,8 @@ from sqlmodel import Field, SQLModel
 from app.models.base import ApiModel
 from app.models.types import UTCDateTime
 from app.models.validators import OneLine
+from app.scopes import TokenScope
 from app.timeutil import UTCDateTime as ApiDateTime
-
-SCOPES = ("read", "ingest", "admin")
 
 
 class ApiToken(SQLModel, table=True):
@@ -29,9 +32,24 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-# --- API schemas -------------------------------------------------------------------------
+class BrowserSession(SQLModel, table=True):
+    """One browser sign-in. Signing out, or revoking its token, deletes the row: the cookie,
+    however many copies of it exist, stops working on every replica at its next request."""
 
-TokenScope = Literal["read", "ingest", "admin"]  # SCOPES, spelled out for the schema
+    __tablename__ = "browsersession"
+    __table_args__ = (Index("ix_browsersession_token_id", "token_id"),)
+
+    # SHA-256 of the random session id the cookie carries.
+    id: str = Field(primary_key=True, max_length=64)
+    # An apitoken id, or the bootstrap admin's "admin-env" (no row): no foreign key.
+    token_id: str = Field(max_length=32)
+    # Which secret signed in: a rotated PRISM_ADMIN_TOKEN no longer matches its sessions.
+    fingerprint: str = Field(max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- API schemas -------------------------------------------------------------------------
 
 
 class TokenPublic(ApiModel):

@@ -13,12 +13,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from app.maindb import MainDatabase
 from app.services.single_flight import SingleFlight
 from app.timeutil import utcnow
 
@@ -33,6 +32,20 @@ UPTIME = "uptime"
 NOT_CONFIGURED = "not configured"
 
 _checks = SingleFlight()
+
+
+class MainDbOutcome(Protocol):
+    ok: bool
+    error: str | None
+    latency_ms: float | None
+
+
+class MainDbCheckable(Protocol):
+    """What the probes need of the main database (app.maindb.MainDatabase): one bounded check."""
+
+    def check(self, *, timeout_ms: int | None = None) -> MainDbOutcome: ...
+
+
 T = TypeVar("T")
 
 
@@ -94,7 +107,7 @@ async def check_health(
     head_revision: str,
     migration_error: str | None,
     main_db_configured: bool,
-    main_db: MainDatabase | None,
+    main_db: MainDbCheckable | None,
     main_timeout: float,
     started_at: float,
     timeout: float = PROBE_TIMEOUT,
@@ -155,7 +168,7 @@ def _migrations_check(
 
 
 async def _main_check(
-    configured: bool, main_db: MainDatabase | None, timeout: float
+    configured: bool, main_db: MainDbCheckable | None, timeout: float
 ) -> CheckResult:
     if not configured:
         return CheckResult(

@@ -34,10 +34,11 @@ def stale_rate(accepted: int, stale: int) -> float:
 
 
 def baseline_hashrate(hashrate_1m: float | None, hashrate_15m: float | None) -> float | None:
-    """The reported rate: the 1-minute average unless it is missing or 0, then the 15-minute."""
-    if hashrate_1m:
-        return hashrate_1m
-    return hashrate_15m if hashrate_15m is not None else hashrate_1m
+    """The reported rate: the 1-minute average unless it is missing or 0, then the 15-minute.
+
+    A 1-minute 0 without a 15-minute rate is no baseline (None), as in the earlier service.
+    """
+    return hashrate_1m if hashrate_1m else hashrate_15m
 
 
 def effective_hashrate(

@@ -176,7 +176,7 @@ def effective_hashrate_sql() -> ColumnElement[Any]:
     # Floats before adding: two 32-bit share counts can overflow an INTEGER on PostgreSQL.
     accepted = cast(col(MinerSample.shares_accepted), Float)
     stale = cast(col(MinerSample.shares_stale), Float)
-    baseline = case((and_(h1.is_not(None), h1 != 0), h1), else_=func.coalesce(h15, h1))
+    baseline = case((and_(h1.is_not(None), h1 != 0), h1), else_=h15)
     rate = case((accepted + stale > 0, stale / (accepted + stale)), else_=cast(0, Float))
     return baseline * (1 - rate)
 

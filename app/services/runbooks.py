@@ -4,8 +4,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.exceptions import best_match
 from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -18,6 +17,7 @@ from app.errors import (
     UnprocessableError,
 )
 from app.models import Runbook, RunbookRun
+from app.models.inputs_schema import InputValidationLimitError, input_errors, schema_problem
 from app.models.runbook import RunbookCreate, RunbookUpdate
 
 RUNBOOK_NOT_FOUND = "Runbook not found"  # the earlier service's exact text (SPEC appendix A)
@@ -91,26 +91,28 @@ def _after(cursor: Sequence[Any]) -> ColumnElement[bool]:
 
 
 def check_inputs_schema(schema: dict[str, Any]) -> None:
-    """UnprocessableError naming `inputsSchema` unless it is a valid JSON Schema 2020-12."""
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise UnprocessableError(f"inputsSchema: {_located(exc.message, exc.path)}") from None
+    """UnprocessableError naming `inputsSchema` unless it may be stored (models/inputs_schema)."""
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise UnprocessableError(f"inputsSchema: {problem.message}")
 
 
 def validate_input(*, runbook: Runbook, data: dict[str, Any]) -> None:
-    """InvalidInputError starting with the validator's message when `data` breaks the schema."""
-    try:
-        Draft202012Validator.check_schema(runbook.inputs_schema)
-    except SchemaError as exc:
-        # A stored schema can predate this validation (adopted databases): say what to fix.
+    """InvalidInputError starting with the validator's message when `data` breaks the schema.
+
+    A stored schema that breaks today's rules (stored before them, or by hand) is a 409, and
+    validation that cannot finish (deadline, nesting) a 422: never a fetch, a hang or a 500.
+    """
+    problem = schema_problem(runbook.inputs_schema)
+    if problem is not None:
         raise ConflictError(
-            f"Runbook {runbook.id} has an invalid inputsSchema ({exc.message}); fix it first"
-        ) from None
-    validator = Draft202012Validator(
-        runbook.inputs_schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-    error = best_match(validator.iter_errors(data))
+            f"Runbook {runbook.id} has an invalid inputsSchema ({problem.message}); fix it first"
+        )
+    try:
+        errors = input_errors(runbook.inputs_schema, data)
+    except InputValidationLimitError as exc:
+        raise UnprocessableError(f"input: {exc}") from None
+    error = best_match(errors)
     if error is not None:
         raise InvalidInputError(_located(error.message, error.absolute_path))
 

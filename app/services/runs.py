@@ -1,18 +1,23 @@
 """Runbook runs: execute (validated, idempotent, sent to the workflow gateway) and history."""
 
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.db import commit_now
 from app.errors import InvalidCursorError
 from app.models import RunbookRun
 from app.services.gateway import GatewayOutcome, WorkflowGateway
 from app.services.runbooks import get_runbook, validate_input
 from app.timeutil import isoformat, parse_datetime, utcnow
+
+RUN_NOT_FOUND = "Run not found"
 
 
 def execute_runbook(
@@ -27,8 +32,11 @@ def execute_runbook(
 ) -> RunbookRun:
     """Record a run and hand it to the gateway; a repeated idempotency key returns the first run.
 
-    The run is committed before the gateway is called and updated afterwards, so no database
-    transaction (or SQLite write lock) is held while the network answers.
+    With a gateway, the run is committed before the gateway is called and its outcome as soon
+    as it answers (commit_now, also inside a request): no database transaction (or SQLite
+    write lock) is held while the network answers, and a workflow the gateway started stays
+    on record whatever happens to this request afterwards. Without one, the queued run is
+    written in the request's transaction like any other write.
     """
     run, created = start_run(
         session=session,
@@ -38,19 +46,65 @@ def execute_runbook(
         request_id=request_id,
         requested_by=requested_by,
     )
-    if not created or gateway is None:
+    if gateway is None:
         return run
-    if not run.workflow_name:
-        outcome = GatewayOutcome("rejected", False, error="runbook has no linkedWorkflow to run")
-    else:
-        outcome = gateway.submit(
-            workflow_name=run.workflow_name,
-            data=run.input or {},
-            correlation_id=request_id or run.id,
-            # Without a caller's key the run id serves: the gateway can still drop duplicates.
-            idempotency_key=run.idempotency_key or run.id,
-        )
-    return record_outcome(session=session, run=run, outcome=outcome)
+    if not created:
+        return _after_submission(session, run, wait_seconds=gateway.timeout + SUBMISSION_MARGIN)
+    with _submitting(run):
+        commit_now(session)
+        if not run.workflow_name:
+            outcome = GatewayOutcome(
+                "rejected", False, error="runbook has no linkedWorkflow to run"
+            )
+        else:
+            outcome = gateway.submit(
+                workflow_name=run.workflow_name,
+                data=run.input or {},
+                correlation_id=request_id or run.id,
+                # Without a caller's key the run id serves: the gateway can drop duplicates.
+                idempotency_key=run.idempotency_key or run.id,
+            )
+        return record_outcome(session=session, run=run, outcome=outcome)
+
+
+# Runs of this process on their way to the gateway, by (runbook, idempotency key). A repeat
+# of the key arriving meanwhile waits for the gateway's answer, so that both answer the
+# same runId (the gateway's). A repeat reaching another process answers the console's id
+# of the same run instead; both find it again.
+_SUBMITTING: dict[tuple[str, str], threading.Event] = {}
+_SUBMITTING_LOCK = threading.Lock()
+SUBMISSION_MARGIN = 5.0  # seconds past the gateway's timeout before a repeat stops waiting
+
+
+@contextmanager
+def _submitting(run: RunbookRun) -> Iterator[None]:
+    if run.idempotency_key is None:
+        yield
+        return
+    key = (run.runbook_id, run.idempotency_key)
+    done = threading.Event()
+    with _SUBMITTING_LOCK:
+        _SUBMITTING[key] = done  # before the run is committed: a repeat seeing it sees this
+    try:
+        yield
+    finally:
+        with _SUBMITTING_LOCK:
+            _SUBMITTING.pop(key, None)
+        done.set()
+
+
+def _after_submission(session: Session, run: RunbookRun, *, wait_seconds: float) -> RunbookRun:
+    """The first run of a repeated key, with the gateway's outcome if it is being sent now."""
+    if run.status != "queued" or run.idempotency_key is None:
+        return run
+    with _SUBMITTING_LOCK:
+        done = _SUBMITTING.get((run.runbook_id, run.idempotency_key))
+    if done is not None:
+        done.wait(wait_seconds)
+    # A new session, so a new snapshot: this request's own may predate the outcome.
+    with Session(session.get_bind(), expire_on_commit=False) as fresh:
+        current = fresh.get(RunbookRun, run.id)
+    return current if current is not None else run
 
 
 def start_run(
@@ -123,14 +177,33 @@ def record_outcome(*, session: Session, run: RunbookRun, outcome: GatewayOutcome
     run.error = outcome.error
     run.updated_at = utcnow()
     session.add(run)
-    session.commit()
+    commit_now(session)
     return run
 
 
+def public_run_id(run: RunbookRun) -> str:
+    """The id execute answers: the gateway's own when it gave one (as the earlier service
+    answered), else the console's. Either finds the run again (get_run, list_runs)."""
+    return run.gateway_run_id or run.id
+
+
 def get_run(*, session: Session, runbook_id: str, run_id: str) -> RunbookRun | None:
-    """One run of one runbook, or None (an id from another runbook is not found)."""
+    """One run of one runbook by its console id or its gateway id, or None.
+
+    An id from another runbook is not found. Should a gateway id also be another run's
+    console id, the console id wins; a gateway id given to several runs finds the newest.
+    """
     run = session.get(RunbookRun, run_id)
-    return run if run is not None and run.runbook_id == runbook_id else None
+    if run is not None:
+        return run if run.runbook_id == runbook_id else None
+    return session.exec(
+        select(RunbookRun)
+        .where(
+            col(RunbookRun.runbook_id) == runbook_id,
+            col(RunbookRun.gateway_run_id) == run_id,
+        )
+        .order_by(col(RunbookRun.created_at).desc(), col(RunbookRun.id).desc())
+    ).first()
 
 
 def list_runs(
@@ -139,10 +212,18 @@ def list_runs(
     runbook_id: str,
     limit: int,
     after: Sequence[Any] | None = None,
+    run_id: str | None = None,
 ) -> tuple[list[RunbookRun], list[Any] | None]:
-    """A runbook's runs, newest first; the cursor continues after the last one returned."""
+    """A runbook's runs, newest first; the cursor continues after the last one returned.
+
+    With `run_id`, only the runs having it as their console id or their gateway id.
+    """
     get_runbook(session=session, runbook_id=runbook_id)
     statement = select(RunbookRun).where(col(RunbookRun.runbook_id) == runbook_id)
+    if run_id is not None:
+        statement = statement.where(
+            or_(col(RunbookRun.id) == run_id, col(RunbookRun.gateway_run_id) == run_id)
+        )
     if after is not None:
         statement = statement.where(_before(after))
     statement = statement.order_by(

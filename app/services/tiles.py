@@ -86,7 +86,7 @@ def build_tiles(sample: MinerSampleOut, now: datetime) -> list[Tile]:
             id="effective-hashrate",
             label="Effective hashrate",
             value=format_hashrate(sample.effective_hashrate),
-            helper=f"reported {format_hashrate(baseline)}",
+            helper=None if baseline is None else f"reported {format_hashrate(baseline)}",
             intent=None,
         ),
         Tile(

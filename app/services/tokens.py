@@ -6,12 +6,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.errors import NotFoundError, UnprocessableError
 from app.models import ApiToken
-from app.models.token import SCOPES
+from app.models.token import BrowserSession
+from app.scopes import SCOPES
 from app.timeutil import utcnow
 
 TOKEN_PREFIX = "prism_"  # noqa: S105  (a marker, not a secret)
@@ -116,9 +117,11 @@ def get_token(*, session: Session, token_id: str) -> ApiToken:
 
 
 def revoke_token(*, session: Session, token_id: str) -> ApiToken:
+    """Revoke a token and, in the same transaction, end every browser session it signed in."""
     token = get_token(session=session, token_id=token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.add(token)
+        session.execute(delete(BrowserSession).where(col(BrowserSession.token_id) == token_id))
         session.commit()
     return token

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from app.json_input import lone_surrogates
+from app.models.inputs_schema import InputValidationLimitError, input_errors
 from app.timeutil import as_utc, isoformat, parse_datetime
 
 FIELD_PREFIX = "input."  # form names of schema fields: never clash with csrf_token & co.
@@ -160,11 +161,14 @@ def validation_errors(
     schema: Any, data: dict[str, Any], fields: list[FormField]
 ) -> tuple[dict[str, str], list[str]]:
     """The validator's messages (the API's validator), by field; the rest for the whole form."""
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     by_name = {item.name: item for item in fields}
     by_field: dict[str, str] = {}
     general: list[str] = []
-    for error in validator.iter_errors(data):
+    try:
+        errors = input_errors(schema, data)
+    except InputValidationLimitError as exc:
+        return by_field, [str(exc)]
+    for error in errors:
         name, message = _owner(error, by_name)
         if name is None:
             if message not in general:
@@ -378,10 +382,19 @@ def _coerce(item: FormField, text: str) -> Any:
         return parsed
     if item.kind == "json":
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        # "\ud800" in the text decodes to a string no page or answer could show again.
+        surrogate = next(lone_surrogates(value), None)
+        if surrogate is not None:
+            raise ValueError(_located_in_field(surrogate["msg"], surrogate["loc"]))
+        return value
     return text
+
+
+def _located_in_field(message: str, loc: list[str | int]) -> str:
+    return f"{message} (at /{'/'.join(str(part) for part in loc)})" if loc else message
 
 
 def _number(text: str, kind: str) -> int | float:

@@ -33,7 +33,7 @@ METRICS = (
 )
 EFFECTIVE_HASHRATE = (
     "(CASE WHEN hashrate_1m IS NOT NULL AND hashrate_1m <> 0 THEN hashrate_1m"
-    " ELSE COALESCE(hashrate_15m, hashrate_1m) END)"
+    " ELSE hashrate_15m END)"
     " * (1 - CASE WHEN CAST(shares_accepted AS FLOAT) + CAST(shares_stale AS FLOAT) > 0"
     " THEN CAST(shares_stale AS FLOAT)"
     " / (CAST(shares_accepted AS FLOAT) + CAST(shares_stale AS FLOAT)) ELSE 0 END)"

@@ -101,7 +101,7 @@ def test_registration_refuses_an_unusable_id(ingest: TestClient, db_session: Ses
         "/api/agents/has space/heartbeat", json={"name": "Spacey", "domain": "ops"}
     )
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("id:")
+    assert response.json()["detail"][0]["loc"] == ["path", "agent_id"]
     assert count_rows(db_session, Agent) == 0
 
 

@@ -10,20 +10,20 @@ from app.services import tokens
 
 
 def test_a_missing_token_is_401_with_the_earlier_detail(anon_client: TestClient) -> None:
-    response = anon_client.get("/openapi.json")
+    response = anon_client.get("/api/agents")
     assert response.status_code == 401
     assert response.json() == {"detail": "Missing token"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_an_unknown_token_is_401(anon_client: TestClient) -> None:
-    response = anon_client.get("/openapi.json", headers={"Authorization": "Bearer nope"})
+    response = anon_client.get("/api/agents", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid or revoked token"}
 
 
 def test_a_malformed_authorization_header_is_401(anon_client: TestClient) -> None:
-    response = anon_client.get("/openapi.json", headers={"Authorization": "Basic dXNlcg=="})
+    response = anon_client.get("/api/agents", headers={"Authorization": "Basic dXNlcg=="})
     assert response.status_code == 401
     assert "Bearer" in response.json()["detail"]
 
@@ -32,7 +32,7 @@ def test_a_stored_read_token_works_and_records_last_use(
     anon_client: TestClient, db_session: Session, token_for: Callable[[str], dict[str, str]]
 ) -> None:
     headers = token_for("read")
-    assert anon_client.get("/openapi.json", headers=headers).status_code == 200
+    assert anon_client.get("/api/agents", headers=headers).status_code == 200
     db_session.expire_all()
     token = db_session.exec(select(ApiToken)).one()
     assert token.last_used_at is not None
@@ -44,7 +44,7 @@ def test_a_revoked_token_stops_working(
     headers = token_for("read")
     token = db_session.exec(select(ApiToken)).one()
     tokens.revoke_token(session=db_session, token_id=token.id)
-    response = anon_client.get("/openapi.json", headers=headers)
+    response = anon_client.get("/api/agents", headers=headers)
     assert response.status_code == 401
 
 
@@ -58,7 +58,7 @@ def test_tokens_are_stored_hashed(db_session: Session) -> None:
 def test_an_ingest_token_cannot_read(
     anon_client: TestClient, token_for: Callable[[str], dict[str, str]]
 ) -> None:
-    response = anon_client.get("/openapi.json", headers=token_for("ingest"))
+    response = anon_client.get("/api/agents", headers=token_for("ingest"))
     assert response.status_code == 403
     assert response.json() == {"detail": "This token's scope (ingest) does not allow read access"}
 

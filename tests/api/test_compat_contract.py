@@ -124,13 +124,15 @@ def test_runbook_execute_keeps_its_keys(client: TestClient, db_session: Session)
 def test_mobile_dashboard_keeps_its_keys(client: TestClient, db_session: Session) -> None:
     _arrange(db_session)
     body = client.get("/api/mobile/dashboard").json()
-    assert set(body) == {"summary", "metrics", "shortcuts"}
+    assert set(body) == {"summary", "fleet", "metrics", "shortcuts"}  # `fleet` is additive
+    assert isinstance(body["summary"], str)  # mobile clients print it as it is
     assert set(body["metrics"][0]) == {"id", "title", "value", "caption", "icon", "status"}
     assert [(s["id"], s["icon"]) for s in body["shortcuts"]] == [
         ("runbooks", "book"),
         ("agents", "cpu"),
     ]
     assert set(body["shortcuts"][0]) == {"id", "title", "icon", "url"}
+    assert all(s["url"].startswith(("http://", "https://")) for s in body["shortcuts"])
 
 
 def test_miner_endpoints_keep_their_keys(client: TestClient, anon_client: TestClient) -> None:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from app import __version__
 from app.maindb import create_main_database
 from app.timeutil import parse_datetime
+from tests.support.waits import WAIT_MS
 
 CHECK_NAMES = {"consoleDb:responseTime", "mainDb:responseTime", "migrations:head", "uptime"}
 
@@ -129,7 +130,8 @@ def test_a_reachable_main_database_passes_its_check(
 ) -> None:
     main_path = tmp_path / "main.db"
     sqlite3.connect(main_path).close()
-    client = make_client(main_db_url=f"sqlite:///{main_path}")
+    # The main database's own deadline has its tests (tests/maindb): a generous one here.
+    client = make_client(main_db_url=f"sqlite:///{main_path}", main_db_timeout_ms=WAIT_MS)
     app: FastAPI = client.app  # type: ignore[assignment]
     previous = getattr(app.state, "main_db", None)
     app.state.main_db = create_main_database(app.state.settings)

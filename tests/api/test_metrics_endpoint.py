@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -14,15 +15,20 @@ from sqlmodel import Session
 from app import __version__
 from app.config import Settings
 from app.main import create_app
-from app.models import Agent, Miner, MinerSample
+from app.models import Agent, Miner, MinerSample, Runbook
 from app.timeutil import utcnow
+from tests.conftest import AUTH
+from tests.support.fake_gateway import running_fake_gateway
+from tests.support.fake_verifier import running_fake_verifier
+from tests.support.servers import running_server
+from tests.support.waits import HTTP_TIMEOUT, WAIT, wait_until
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def scrape(client: TestClient) -> Samples:
+def scrape(client: TestClient | httpx.Client) -> Samples:
     response = client.get("/metrics")
     assert response.status_code == 200
     samples: Samples = {}
@@ -30,6 +36,10 @@ def scrape(client: TestClient) -> Samples:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+def labels(**values: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(values.items()))
 
 
 def test_metrics_are_prometheus_text_0_0_4_without_a_token(anon_client: TestClient) -> None:
@@ -190,3 +200,95 @@ def test_metrics_need_a_read_token_when_not_public(
     read = anonymous.get("/metrics", headers=token_for("read"))
     assert read.status_code == 200
     assert read.headers["content-type"] == CONTENT_TYPE
+
+
+# --- the earlier service's names (SPEC appendix A), beside ours ----------------------------
+
+
+def test_the_earlier_request_metrics_count_real_requests(client: TestClient) -> None:
+    route = labels(method="GET", route="/api/agents")
+    ok = labels(method="GET", route="/api/agents", status="200")
+    before = scrape(client)
+    for _ in range(3):
+        assert client.get("/api/agents").status_code == 200
+    after = scrape(client)
+    assert after[("prism_requests_total", ok)] == before.get(("prism_requests_total", ok), 0) + 3
+    count = ("prism_request_duration_seconds_count", route)
+    assert after[count] == before.get(count, 0) + 3
+    every = ("prism_request_duration_seconds_bucket", (("le", "+Inf"), *route))
+    assert after[every] == after[count]
+    assert after[("prism_request_duration_seconds_sum", route)] > 0
+    # The same samples as the new names, not a second count that could drift.
+    assert after[("prism_requests_total", ok)] == after[("prism_http_requests_total", ok)]
+    assert after[count] == after[("prism_http_request_duration_seconds_count", route)]
+
+
+def test_the_standard_process_and_python_collectors_are_exported(client: TestClient) -> None:
+    samples = scrape(client)
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    assert samples[("process_open_fds", ())] > 0
+    assert ("process_cpu_seconds_total", ()) in samples
+    assert ("process_start_time_seconds", ()) in samples
+    assert any(name == "python_info" for name, _ in samples)
+    assert ("python_gc_objects_collected_total", (("generation", "0"),)) in samples
+
+
+def _add_runbook(session: Session, runbook_id: str) -> None:
+    session.add(
+        Runbook(id=runbook_id, title="Restart", inputs_schema={}, linked_workflow="wf.restart")
+    )
+    session.commit()
+
+
+def test_runbook_executions_are_counted_by_runbook_and_status(
+    make_client: Callable[..., TestClient], db_session: Session
+) -> None:
+    _add_runbook(db_session, "restart-api")
+    queued = labels(runbook_id="restart-api", status="queued")
+    accepted = labels(runbook_id="restart-api", status="accepted")
+    with running_fake_gateway() as gateway:
+        without_gateway = make_client()
+        with_gateway = make_client(gateway_url=gateway.url, gateway_timeout=WAIT)
+        assert ("prism_runbook_exec_total", queued) not in scrape(without_gateway)
+        for _ in range(2):
+            response = without_gateway.post("/api/runbooks/restart-api/execute", json={})
+            assert response.status_code == 200
+        assert with_gateway.post("/api/runbooks/restart-api/execute", json={}).status_code == 200
+    # Read from the console database: every replica reports every execution.
+    for replica in (without_gateway, with_gateway):
+        samples = scrape(replica)
+        assert samples[("prism_runbook_exec_total", queued)] == 2
+        assert samples[("prism_runbook_exec_total", accepted)] == 1
+
+
+def test_verifier_cache_hits_are_counted(make_client: Callable[..., TestClient]) -> None:
+    token = "ext-dashboard-token-with-plenty-of-entropy-07"
+    with running_fake_verifier(valid={token: {"active": True, "scope": "read"}}) as verifier:
+        # Limits no busy machine reaches: the answer stays cached for the whole test.
+        client = make_client(
+            auth_verify_url=verifier.url, auth_verify_timeout=WAIT, auth_verify_cache_seconds=86_400
+        )
+        assert scrape(client)[("prism_auth_cache_hits_total", ())] == 0
+        for _ in range(3):
+            response = client.get("/api/agents", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200
+        assert verifier.calls == [token]  # asked once, then answered from the cache twice
+    assert scrape(client)[("prism_auth_cache_hits_total", ())] == 2
+
+
+def test_open_live_streams_are_counted_under_the_earlier_name(app_settings: Settings) -> None:
+    ops = ("prism_sse_clients", labels(route="/api/stream/ops"))
+    with (
+        running_server(create_app(app_settings)) as base_url,
+        httpx.Client(base_url=base_url, headers=AUTH, timeout=HTTP_TIMEOUT) as http,
+    ):
+        assert scrape(http)[ops] == 0
+        with http.stream("GET", "/api/stream/ops") as stream:
+            # The first message (a heartbeat) is sent once the stream is subscribed. The
+            # iterator is kept: dropping it would close the stream.
+            lines = stream.iter_lines()
+            assert next(lines).startswith("retry:")
+            samples = scrape(http)
+            assert samples[ops] == 1
+            assert samples[("prism_stream_subscribers", ())] == 1
+        wait_until(lambda: scrape(http)[ops] == 0, "the closed stream to be counted out")

@@ -201,3 +201,25 @@ def test_a_foreign_cursor_is_422(client: TestClient, cursor: str) -> None:
     response = client.get("/api/miners", params={"cursor": cursor})
     assert response.status_code == 422
     assert response.json()["detail"].startswith("cursor:")
+
+
+def test_a_zero_1m_rate_without_a_15m_rate_has_no_baseline(client: TestClient) -> None:
+    _post(client, miner_id="xmrig", hashrate_1m=0)
+    (sample,) = client.get("/api/miners/latest").json()["samples"]
+    assert sample["effective_hashrate"] is None
+    tile = client.get("/api/miners/tiles").json()["tiles"][0]
+    assert (tile["id"], tile["value"], tile["helper"]) == ("effective-hashrate", "—", None)
+
+
+def test_a_sample_without_any_rate_has_no_baseline_helper(client: TestClient) -> None:
+    _post(client, miner_id="xmrig", temperature_c=70)
+    tile = client.get("/api/miners/tiles").json()["tiles"][0]
+    assert (tile["value"], tile["helper"]) == ("—", None)
+
+
+def test_an_empty_miner_filter_returns_every_miner(client: TestClient) -> None:
+    _post(client, miner_id="b")
+    _post(client, miner_id="a")
+    response = client.get("/api/miners/latest?miner_id=")
+    assert response.status_code == 200
+    assert [s["miner_id"] for s in response.json()["samples"]] == ["a", "b"]

@@ -11,8 +11,8 @@ from app.models import Agent, Metric, Miner, MinerSample, Runbook
 from app.timeutil import parse_datetime, utcnow
 
 SHORTCUTS = [
-    {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "/runbooks"},
-    {"id": "agents", "title": "Agents", "icon": "cpu", "url": "/agents"},
+    {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "http://testserver/runbooks"},
+    {"id": "agents", "title": "Agents", "icon": "cpu", "url": "http://testserver/agents"},
 ]
 
 
@@ -39,14 +39,17 @@ def _miner(session: Session, miner_id: str, seconds_ago: float, **sample: object
 
 
 def test_an_empty_fleet_has_zero_counts_and_the_two_shortcuts(client: TestClient) -> None:
+    before = utcnow()
     response = client.get("/api/mobile/dashboard")
+    after = utcnow()
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"summary", "metrics", "shortcuts"}
-    summary = body["summary"]
-    generated = parse_datetime(summary.pop("generatedAt"))
-    assert abs(generated - utcnow()) < timedelta(minutes=5)
-    assert summary == {
+    assert list(body) == ["summary", "fleet", "metrics", "shortcuts"]
+    assert body["summary"] == "No agents or miners yet."
+    fleet = body["fleet"]
+    # Made while the request ran, however long it took.
+    assert before <= parse_datetime(fleet.pop("generatedAt")) <= after
+    assert fleet == {
         "agentsTotal": 0,
         "agentsOnline": 0,
         "agentsDegraded": 0,
@@ -54,6 +57,9 @@ def test_an_empty_fleet_has_zero_counts_and_the_two_shortcuts(client: TestClient
         "runbooks": 0,
         "minersTotal": 0,
         "minersReporting": 0,
+        "minersCritical": 0,
+        "minersWarning": 0,
+        "minersStale": 0,
         "fleetHashrate": 0.0,
     }
     assert body["metrics"] == []
@@ -120,7 +126,7 @@ def test_agents_are_counted_by_the_status_operators_see(
     )
     db_session.add_all([Runbook(id="r1", title="R1"), Runbook(id="r2", title="R2")])
     db_session.commit()
-    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    summary = client.get("/api/mobile/dashboard").json()["fleet"]
     assert (summary["agentsTotal"], summary["agentsOnline"]) == (6, 2)
     assert (summary["agentsDegraded"], summary["agentsOffline"]) == (1, 3)
     assert summary["runbooks"] == 2
@@ -132,7 +138,7 @@ def test_the_offline_threshold_follows_the_setting(
     client = make_client(agent_offline_after=7200)
     db_session.add(_agent("silent", "online", 3600))
     db_session.commit()
-    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    summary = client.get("/api/mobile/dashboard").json()["fleet"]
     assert (summary["agentsOnline"], summary["agentsOffline"]) == (1, 0)
 
 
@@ -144,7 +150,7 @@ def test_miners_and_hashrate_come_from_each_miners_newest_sample(
     _miner(db_session, "rig-b", 60, hashrate_1m=0.0, hashrate_15m=500.0)
     _miner(db_session, "rig-c", 7200, hashrate_1m=250.0)  # silent for two hours
     _miner(db_session, "rig-d", 10)  # reported no rate at all
-    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    summary = client.get("/api/mobile/dashboard").json()["fleet"]
     assert (summary["minersTotal"], summary["minersReporting"]) == (4, 3)
     assert summary["fleetHashrate"] == pytest.approx(750.0 + 500.0 + 250.0)
 
@@ -157,8 +163,66 @@ def test_a_miner_whose_sample_was_pruned_still_counts(
         Miner(miner_id="rig", first_seen_at=now, last_recorded_at=now, last_sample_id=None)
     )
     db_session.commit()
-    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    summary = client.get("/api/mobile/dashboard").json()["fleet"]
     assert (summary["minersTotal"], summary["fleetHashrate"]) == (1, 0.0)
+
+
+def test_the_summary_is_a_sentence_naming_each_problem(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all([_agent("a1", "online", 10), _agent("a2", "online", 3600)])
+    db_session.commit()
+    _miner(db_session, "rig-ok", 10, hashrate_1m=1000.0, temperature_c=60.0)
+    _miner(db_session, "rig-hot", 10, hashrate_1m=1000.0, temperature_c=90.0)
+    body = client.get("/api/mobile/dashboard").json()
+    assert body["summary"] == "2 problems: 1 agent offline, 1 miner critical."
+    assert (body["fleet"]["minersCritical"], body["fleet"]["agentsOffline"]) == (1, 1)
+
+
+def test_every_kind_of_problem_is_counted_in_the_sentence(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all(
+        [
+            _agent("down-1", "offline", 10),
+            _agent("down-2", "offline", 10),
+            _agent("slow", "degraded", 10),
+        ]
+    )
+    db_session.commit()
+    _miner(db_session, "rig-warm", 10, temperature_c=82.0)
+    _miner(db_session, "rig-silent", 7200, temperature_c=60.0)
+    body = client.get("/api/mobile/dashboard").json()
+    assert body["summary"] == (
+        "5 problems: 2 agents offline, 1 agent degraded, 1 miner in warning, 1 miner not reporting."
+    )
+    fleet = body["fleet"]
+    assert (fleet["minersWarning"], fleet["minersStale"], fleet["minersCritical"]) == (1, 1, 0)
+
+
+def test_a_healthy_fleet_says_so_with_its_size(client: TestClient, db_session: Session) -> None:
+    db_session.add_all(_agent(f"agent-{number}", "online", 10) for number in range(1, 9))
+    db_session.commit()
+    for number in range(4):
+        _miner(db_session, f"rig-{number}", 10, hashrate_1m=1000.0, temperature_c=60.0)
+    body = client.get("/api/mobile/dashboard").json()
+    assert body["summary"] == "All 8 agents and 4 miners healthy."
+
+
+def test_a_fleet_of_one_agent_reads_naturally(client: TestClient, db_session: Session) -> None:
+    db_session.add(_agent("solo", "online", 10))
+    db_session.commit()
+    assert client.get("/api/mobile/dashboard").json()["summary"] == "1 agent healthy."
+
+
+def test_shortcut_urls_are_absolute_under_the_request_base_url(client: TestClient) -> None:
+    shortcuts = client.get("/api/mobile/dashboard", headers={"Host": "console.lan:8080"}).json()[
+        "shortcuts"
+    ]
+    assert [item["url"] for item in shortcuts] == [
+        "http://console.lan:8080/runbooks",
+        "http://console.lan:8080/agents",
+    ]
 
 
 def test_shortcut_urls_start_with_the_public_url(

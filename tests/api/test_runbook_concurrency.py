@@ -12,6 +12,7 @@ from app.models import Runbook, RunbookRun
 from tests.conftest import AUTH
 from tests.support.fake_gateway import running_fake_gateway
 from tests.support.servers import running_server
+from tests.support.waits import HTTP_TIMEOUT, WAIT
 
 
 def test_simultaneous_requests_with_one_key_make_one_run_and_one_gateway_call(
@@ -20,7 +21,9 @@ def test_simultaneous_requests_with_one_key_make_one_run_and_one_gateway_call(
     db_session.add(Runbook(id="rb", title="RB", linked_workflow="wf"))
     db_session.commit()
     with running_fake_gateway() as gateway:
-        settings = app_settings.model_copy(update={"gateway_url": gateway.url})
+        settings = app_settings.model_copy(
+            update={"gateway_url": gateway.url, "gateway_timeout": WAIT}
+        )
         with running_server(create_app(settings)) as base_url:
 
             def execute(_: int) -> dict[str, object]:
@@ -28,7 +31,7 @@ def test_simultaneous_requests_with_one_key_make_one_run_and_one_gateway_call(
                     f"{base_url}/api/runbooks/rb/execute",
                     json={"input": {}, "idempotencyKey": "together"},
                     headers=AUTH,
-                    timeout=30,
+                    timeout=HTTP_TIMEOUT,
                 )
                 assert response.status_code == 200
                 body: dict[str, object] = response.json()
@@ -39,6 +42,6 @@ def test_simultaneous_requests_with_one_key_make_one_run_and_one_gateway_call(
     assert len({answer["runId"] for answer in answers}) == 1
     db_session.expire_all()
     [run] = db_session.exec(select(RunbookRun)).all()
-    assert run.id == answers[0]["runId"]
+    assert run.gateway_run_id == answers[0]["runId"] == "gw-run-1"
     assert run.status == "accepted"
     assert len(gateway.requests) == 1

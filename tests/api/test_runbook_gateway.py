@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from app.models import Runbook, RunbookRun
 from tests.support.fake_gateway import FakeGateway, refused_url, running_fake_gateway
+from tests.support.waits import WAIT
 
 SCHEMA = {"type": "object", "required": ["service"], "properties": {"service": {"type": "string"}}}
 URL = "/api/runbooks/runbook-1/execute"
@@ -40,7 +41,7 @@ def _run(session: Session) -> RunbookRun:
 def test_the_gateway_receives_the_workflow_input_and_headers(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     response = client.post(
         URL,
         json={"input": {"service": "api"}, "idempotencyKey": "deploy-9"},
@@ -56,18 +57,18 @@ def test_the_gateway_receives_the_workflow_input_and_headers(
 
 
 def test_without_a_key_the_run_id_is_the_idempotency_key(
-    arrange: MakeClient, gateway: FakeGateway
+    arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
-    run_id = client.post(URL, json=BODY).json()["runId"]
-    assert gateway.requests[0].headers["idempotency-key"] == run_id
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
+    client.post(URL, json=BODY)
+    assert gateway.requests[0].headers["idempotency-key"] == _run(db_session).id
     assert gateway.requests[0].headers["x-correlation-id"]
 
 
 def test_an_accepting_gateway_marks_the_run_accepted(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     response = client.post(URL, json=BODY)
     assert response.json() == {"runId": response.json()["runId"], "accepted": True}
     run = _run(db_session)
@@ -81,7 +82,7 @@ def test_the_gateway_id_may_come_as_id(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
     gateway.status, gateway.reply = 201, {"id": 77}
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     client.post(URL, json=BODY)
     assert _run(db_session).gateway_run_id == "77"
 
@@ -90,7 +91,7 @@ def test_a_non_json_success_is_accepted_without_a_gateway_id(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
     gateway.status, gateway.reply = 200, "ok"
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     assert client.post(URL, json=BODY).json()["accepted"] is True
     run = _run(db_session)
     assert (run.status, run.gateway_run_id) == ("accepted", None)
@@ -100,7 +101,7 @@ def test_a_4xx_answer_marks_the_run_rejected(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
     gateway.status, gateway.reply = 400, {"error": "unknown workflow"}
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     response = client.post(URL, json=BODY)
     assert response.status_code == 200
     assert response.json()["accepted"] is False
@@ -115,7 +116,7 @@ def test_a_5xx_answer_marks_the_run_failed(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
     gateway.status, gateway.reply = 500, {"error": "boom"}
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     assert client.post(URL, json=BODY).json()["accepted"] is False
     run = _run(db_session)
     assert (run.status, run.accepted, run.gateway_status_code) == ("failed", False, 500)
@@ -125,7 +126,7 @@ def test_a_5xx_answer_marks_the_run_failed(
 def test_a_gateway_slower_than_the_timeout_marks_the_run_failed(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    gateway.delay = 5
+    gateway.delay = WAIT  # far past the timeout however slow the machine; cut short at teardown
     client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
     response = client.post(URL, json=BODY)
     assert response.status_code == 200
@@ -138,7 +139,7 @@ def test_a_gateway_slower_than_the_timeout_marks_the_run_failed(
 def test_an_unreachable_gateway_marks_the_run_failed(
     arrange: MakeClient, db_session: Session
 ) -> None:
-    client = arrange(gateway_url=refused_url(), gateway_timeout=0.5)
+    client = arrange(gateway_url=refused_url(), gateway_timeout=WAIT)
     response = client.post(URL, json=BODY)
     assert response.status_code == 200
     assert response.json()["accepted"] is False
@@ -150,7 +151,7 @@ def test_an_unreachable_gateway_marks_the_run_failed(
 def test_a_repeated_key_does_not_call_the_gateway_again(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     body = {**BODY, "idempotencyKey": "once"}
     first = client.post(URL, json=body)
     second = client.post(URL, json=body)
@@ -163,7 +164,7 @@ def test_a_replay_of_a_failed_run_reports_it_without_retrying(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
     gateway.status = 503
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     body = {**BODY, "idempotencyKey": "flaky"}
     first = client.post(URL, json=body).json()
     gateway.status = 202
@@ -176,7 +177,7 @@ def test_a_replay_of_a_failed_run_reports_it_without_retrying(
 def test_invalid_input_never_reaches_the_gateway(
     arrange: MakeClient, db_session: Session, gateway: FakeGateway
 ) -> None:
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     assert client.post(URL, json={"input": {}}).status_code == 400
     assert gateway.requests == []
     assert db_session.exec(select(RunbookRun)).all() == []
@@ -187,7 +188,7 @@ def test_a_runbook_without_a_workflow_is_rejected_locally(
 ) -> None:
     db_session.add(Runbook(id="manual", title="Manual"))
     db_session.commit()
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     assert client.post("/api/runbooks/manual/execute", json={}).json()["accepted"] is False
     assert gateway.requests == []
     run = _run(db_session)
@@ -198,7 +199,7 @@ def test_the_run_history_shows_the_gateway_outcome(
     arrange: MakeClient, gateway: FakeGateway
 ) -> None:
     gateway.status, gateway.reply = 409, {"error": "busy"}
-    client = arrange(gateway_url=gateway.url, gateway_timeout=0.5)
+    client = arrange(gateway_url=gateway.url, gateway_timeout=WAIT)
     run_id = client.post(URL, json=BODY, headers={"X-Request-ID": "req-h"}).json()["runId"]
     [item] = client.get("/api/runbooks/runbook-1/runs").json()["items"]
     assert item["id"] == run_id
@@ -213,7 +214,7 @@ def test_the_run_history_shows_the_gateway_outcome(
 def test_a_malformed_gateway_url_marks_the_run_failed(
     arrange: MakeClient, db_session: Session
 ) -> None:
-    client = arrange(gateway_url="gateway.internal:8080", gateway_timeout=0.5)
+    client = arrange(gateway_url="gateway.internal:8080", gateway_timeout=WAIT)
     response = client.post(URL, json=BODY)
     assert (response.status_code, response.json()["accepted"]) == (200, False)
     run = _run(db_session)

@@ -42,6 +42,7 @@ def test_runs_are_listed_newest_first_with_every_key(
     item = body["items"][1]
     assert set(item) == {
         "id",
+        "runId",
         "runbookId",
         "status",
         "accepted",

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -105,13 +106,14 @@ def test_internal_keys_cannot_be_written_or_deleted(
         client.delete("/api/settings/_secret_key"),
     ):
         assert response.status_code == 422
-        assert response.json()["detail"].startswith("key: ")
+        (error,) = response.json()["detail"]
+        assert (error["loc"], error["type"]) == (["path", "key"], "setting_key_reserved")
     db_session.expire_all()
     assert settings_store.get_value(session=db_session, key="_secret_key") == "kept"
     assert _count(db_session) == 1
 
 
-@pytest.mark.parametrize("key", ["has space", "a" * 129, "semi;colon", "é"])
+@pytest.mark.parametrize("key", ["has space", "a" * 129, "no\u00a0break", "zero\ufeffwidth"])
 def test_an_invalid_key_is_422_naming_the_key(
     client: TestClient, db_session: Session, key: str
 ) -> None:
@@ -119,6 +121,13 @@ def test_an_invalid_key_is_422_naming_the_key(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["path", "key"]
     assert _count(db_session) == 0
+
+
+@pytest.mark.parametrize("key", ["semi;colon", "é", "a:b@c", "...", "%"])
+def test_any_other_id_is_a_key_that_can_be_read_back(client: TestClient, key: str) -> None:
+    path = f"/api/settings/{quote(key, safe='')}"
+    assert client.put(path, json={"value": "x"}).status_code == 200
+    assert client.get(path).json()["key"] == key
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,11 @@ from tests.support.browser import (
     sign_in,
 )
 from tests.support.servers import running_server
+from tests.support.waits import WAIT_MS
 
 ADMIN_TOKEN = "browser-test-admin-token-with-enough-entropy-0001"
 DEFAULT_VIEWPORT = {"width": 1280, "height": 900}
-TIMEOUT_MS = 10_000  # actions and expectations; generous for a loaded CI machine
+TIMEOUT_MS = WAIT_MS  # actions and expectations: each ends as soon as its condition holds
 expect.set_options(timeout=TIMEOUT_MS)
 
 

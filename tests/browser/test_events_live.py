@@ -6,11 +6,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import TIMEOUT_MS, LiveServer
+from tests.support.waits import HTTP_TIMEOUT
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-LIVE_TIMEOUT_MS = 10_000
+LIVE_TIMEOUT_MS = TIMEOUT_MS
 
 
 def post_event(server: LiveServer, message: str) -> None:
@@ -18,7 +19,7 @@ def post_event(server: LiveServer, message: str) -> None:
         f"{server.base_url}/api/agents/agent-1/events",
         json={"kind": "warn", "message": message},
         headers=server.admin_headers,
-        timeout=10,
+        timeout=HTTP_TIMEOUT,
     )
     assert response.status_code == 202, response.text
 

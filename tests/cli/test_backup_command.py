@@ -30,6 +30,7 @@ from tests.cli.runner import (
 )
 from tests.hardening.ingest_support import row_counts
 from tests.support.db import temporary_pg_database
+from tests.support.waits import WAIT
 
 
 def _count(path: Path, table: str) -> int:
@@ -59,7 +60,7 @@ def test_sqlite_backup_is_consistent_while_rows_keep_arriving(
     writer = threading.Thread(target=keep_inserting)
     writer.start()
     try:
-        assert warmed_up.wait(timeout=30)
+        assert warmed_up.wait(timeout=WAIT)
         before = inserted
         result = invoke("db", "backup", "--out", str(tmp_path / "copy.db"))
     finally:
@@ -199,12 +200,12 @@ def _continuous_ingest(engine: Engine) -> Iterator[IngestLog]:
     for thread in threads:
         thread.start()
     try:
-        assert log.warmed_up.wait(timeout=60), "ingest did not get going"
+        assert log.warmed_up.wait(timeout=WAIT), "ingest did not get going"
         yield log
     finally:
         log.stop.set()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=WAIT)
 
 
 def _samples_per_batch(engine: Engine) -> Counter[str]:

@@ -25,6 +25,7 @@ from tests.hardening.ingest_support import (
     ServerProcess,
     server_process,
 )
+from tests.support.waits import HTTP_TIMEOUT
 
 
 def _settings(url: str, admin_token: str | None = None) -> Settings:
@@ -205,7 +206,7 @@ def test_serve_with_two_workers_runs_two_worker_processes_that_answer(
             assert server.process.poll() is None, server.log_text()
             assert time.monotonic() < deadline, f"workers {workers}:\n{server.log_text()}"
             time.sleep(0.05)
-        with httpx.Client(base_url=server.url, timeout=10) as http:
+        with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
             live = [http.get("/livez").status_code for _ in range(10)]
             agents = http.get("/api/agents", headers=AUTH)
         assert live == [200] * 10

@@ -81,3 +81,10 @@ def test_main_db_init_creates_the_select_only_role(compose: dict[str, Any]) -> N
     assert "prism_reader" in text
     assert "grant select" in text
     assert not re.search(r"grant (insert|update|delete|all)", text)
+
+
+def test_the_image_vendors_every_file_make_assets_vendors(dockerfile: str) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    vendored = set(re.findall(r"node_modules/\S+\.(?:js|css)", makefile))
+    assert vendored, "the Makefile's assets recipe copies nothing from node_modules"
+    assert vendored <= set(re.findall(r"node_modules/\S+\.(?:js|css)", dockerfile))

@@ -1,14 +1,11 @@
 """Fixtures for the abuse, verifier and log tests: apps with their own limits and peers."""
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -18,6 +15,7 @@ from app.logging_setup import configure_logging
 from app.main import create_app
 from app.middleware import SECURITY_HEADERS
 from tests.support.db import wipe
+from tests.support.servers import running_server
 
 PeerClientFactory = Callable[..., TestClient]
 
@@ -97,27 +95,5 @@ def running_server_like_prism_serve(app: FastAPI) -> Iterator[str]:
 
     (uvicorn's default would believe X-Forwarded-* from 127.0.0.1 before the app sees them.)
     """
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with running_server(app, proxy_headers=False, access_log=False) as url:
+        yield url

@@ -18,9 +18,10 @@ from sqlalchemy import Engine, func, select
 from app.models import metadata
 from app.paths import PROJECT_ROOT
 from tests.conftest import ADMIN_TOKEN
+from tests.support.waits import HTTP_TIMEOUT, WAIT
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-START_TIMEOUT = 60.0
+START_TIMEOUT = WAIT  # a child process imports the app and migrates: slow on a busy machine
 _UVICORN = [sys.executable, "-m", "uvicorn", "--factory", "app.main:app_factory"]
 
 
@@ -62,7 +63,7 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL: no shutdown hook, no flush, no goodbye (a process crash)."""
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        self.process.wait(timeout=WAIT)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -107,15 +108,16 @@ def server_process(
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=WAIT)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(timeout=10)
+                process.wait(timeout=WAIT)
 
 
 def wait_until_live(server: ServerProcess) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=server.url, timeout=2) as http:
+    # Polled: a request that times out (or finds nothing listening yet) is simply sent again.
+    with httpx.Client(base_url=server.url, timeout=10) as http:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 raise RuntimeError(f"the server exited at start-up:\n{server.log_text()}")
@@ -131,8 +133,9 @@ def wait_until_live(server: ServerProcess) -> None:
 def wait_until_ready(url: str, timeout: float = START_TIMEOUT) -> None:
     """Poll /readyz until 200 (migrated and the database answers)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-            return
-        time.sleep(0.05)
+    with httpx.Client(base_url=url, timeout=HTTP_TIMEOUT) as http:
+        while time.monotonic() < deadline:
+            if http.get("/readyz").status_code == 200:
+                return
+            time.sleep(0.05)
     raise AssertionError(f"{url}/readyz did not answer 200 within {timeout} s")

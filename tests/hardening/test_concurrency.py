@@ -20,6 +20,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.hardening.ingest_support import AUTH, free_port, row_counts
 from tests.support.db import temporary_pg_database
 from tests.support.servers import running_server
+from tests.support.waits import HTTP_TIMEOUT, WAIT
 
 CLIENTS = 50
 
@@ -50,7 +51,7 @@ def _one_client(url: str, client: int, barrier: threading.Barrier, answers: list
         (f"/api/agents/{agent}/events", {"events": [{"kind": "heartbeat", "message": "m"}] * 5}),
         (f"/api/agents/{agent}/heartbeat", {"status": "degraded", "memoryUsedMB": 512}),
     ]
-    with httpx.Client(base_url=url, headers=AUTH, timeout=60) as http:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
         barrier.wait()
         for path, body in requests:
             response = http.post(path, json=body)
@@ -58,7 +59,9 @@ def _one_client(url: str, client: int, barrier: threading.Barrier, answers: list
 
 
 def test_fifty_concurrent_ingest_clients_on_sqlite_are_all_served(tmp_path: Path) -> None:
-    app = create_app(_settings(f"sqlite:///{tmp_path / 'console.db'}"))
+    # Writers queue for SQLite's lock: on a busy machine the default 30 s wait could run
+    # out, and a 503 is not what this test is about (the locked-database tests below are).
+    app = create_app(_settings(f"sqlite:///{tmp_path / 'console.db'}", db_timeout=WAIT))
     answers: list[Any] = []
     barrier = threading.Barrier(CLIENTS)
     with running_server(app) as url:
@@ -69,7 +72,7 @@ def test_fifty_concurrent_ingest_clients_on_sqlite_are_all_served(tmp_path: Path
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=120)
+            thread.join(timeout=WAIT)
         counts = row_counts(app.state.engine)
     statuses = Counter(status for status, _ in answers)
     assert statuses == {202: CLIENTS * 6, 201: CLIENTS, 200: CLIENTS}, statuses
@@ -161,7 +164,7 @@ def test_a_pool_exhausted_behind_a_lock_is_503_with_retry_after() -> None:
                     starved = client.get("/api/agents")
                 finally:
                     holder.rollback()
-                    waiting.join(timeout=30)
+                    waiting.join(timeout=WAIT)
         assert_retry_later(starved)
         assert blocked[0].status_code == 202
 
@@ -176,7 +179,7 @@ def _wait_for_lock_waiter(db_url: str) -> None:
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT
     # Autocommit: inside a transaction the statistics would stay those of its first read.
     with psycopg.connect(_libpq(db_url), autocommit=True) as watcher:
         while watcher.execute(query).fetchone() == (0,):

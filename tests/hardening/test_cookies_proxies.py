@@ -1,4 +1,5 @@
-"""Session cookies: Secure behind HTTPS (trusted proxies only), fixation, revocation, CSRF."""
+"""Session cookies: Secure behind HTTPS (trusted proxies only), fixation, revocation, logout,
+CSRF."""
 
 import re
 from collections.abc import Callable
@@ -21,17 +22,27 @@ from tests.hardening.conftest import (
     PeerClientFactory,
     running_server_like_prism_serve,
 )
+from tests.support.signin import post_login
+from tests.support.waits import HTTP_TIMEOUT
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _session_cookie(response: httpx.Response) -> str:
+    """The Set-Cookie header of the session cookie (a sign-in also clears the form's)."""
+    [cookie] = [
+        value
+        for value in response.headers.get_list("set-cookie")
+        if value.startswith("prism_session=")
+    ]
+    return cookie
+
+
 def _cookie_after_login(client: TestClient, **headers: str) -> str:
-    response = client.post(
-        "/login", data={"token": ADMIN_TOKEN}, headers=headers, follow_redirects=False
-    )
+    response = post_login(client, ADMIN_TOKEN, **headers)
     assert response.status_code == 303, response.text
-    return response.headers["set-cookie"]
+    return _session_cookie(response)
 
 
 def _is_secure(set_cookie: str) -> bool:
@@ -69,12 +80,13 @@ def test_over_a_real_socket_only_a_trusted_peer_sets_the_scheme(
     app_settings: Settings, trusted: list[str], secure: bool
 ) -> None:
     app = create_app(app_settings.model_copy(update={"trusted_proxies": trusted}))
-    with running_server_like_prism_serve(app) as base_url:
-        response = httpx.post(
-            f"{base_url}/login", data={"token": ADMIN_TOKEN}, headers=HTTPS, timeout=10
-        )
+    with (
+        running_server_like_prism_serve(app) as base_url,
+        httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT) as http,
+    ):
+        response = post_login(http, ADMIN_TOKEN, **HTTPS)
     assert response.status_code == 303
-    assert _is_secure(response.headers["set-cookie"]) is secure
+    assert _is_secure(_session_cookie(response)) is secure
 
 
 @pytest.mark.parametrize(
@@ -125,16 +137,17 @@ def test_a_cookie_planted_before_sign_in_is_replaced_with_a_new_csrf(
 ) -> None:
     # The attacker signs in with their own token and plants that cookie in the victim's browser.
     attacker = token_for("read")["Authorization"].removeprefix("Bearer ")
-    anon_client.post("/login", data={"token": attacker}, follow_redirects=False)
+    post_login(anon_client, attacker)
     planted = anon_client.cookies["prism_session"]
     planted_session = app.state.session_codec.read(planted)
     # The victim signs in with their own token.
-    anon_client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    post_login(anon_client, ADMIN_TOKEN)
     fresh = anon_client.cookies["prism_session"]
     fresh_session = app.state.session_codec.read(fresh)
     assert fresh != planted
+    assert fresh_session.session_id != planted_session.session_id
     assert fresh_session.csrf != planted_session.csrf
-    assert fresh_session.token_id == tokens.ADMIN_BOOTSTRAP.token_id
+    assert TestClient(app, cookies={"prism_session": fresh}).get("/api/tokens").status_code == 200
     # The attacker's copy of the old cookie still stands for the attacker's token only.
     old = TestClient(app, cookies={"prism_session": planted})
     assert old.get("/api/tokens").status_code == 403
@@ -142,7 +155,7 @@ def test_a_cookie_planted_before_sign_in_is_replaced_with_a_new_csrf(
 
 def test_a_garbage_cookie_before_sign_in_is_replaced(anon_client: TestClient, app: FastAPI) -> None:
     anon_client.cookies.set("prism_session", "attacker-chosen-value", domain="testserver.local")
-    anon_client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    post_login(anon_client, ADMIN_TOKEN)
     fresh = anon_client.cookies["prism_session"]
     assert fresh != "attacker-chosen-value"
     assert app.state.session_codec.read(fresh) is not None
@@ -155,7 +168,7 @@ def test_an_old_session_cookie_of_a_revoked_token_no_longer_works(
     token_for: Callable[[str], dict[str, str]],
 ) -> None:
     plaintext = token_for("admin")["Authorization"].removeprefix("Bearer ")
-    anon_client.post("/login", data={"token": plaintext}, follow_redirects=False)
+    post_login(anon_client, plaintext)
     saved = anon_client.cookies["prism_session"]
     token = db_session.exec(select(ApiToken)).one()
     tokens.revoke_token(session=db_session, token_id=token.id)
@@ -163,6 +176,38 @@ def test_an_old_session_cookie_of_a_revoked_token_no_longer_works(
     assert replay.get("/api/agents").status_code == 401
     page = replay.get("/agents", follow_redirects=False)
     assert (page.status_code, page.headers["location"]) == (303, "/login?next=/agents")
+
+
+# --- logout ends the session, on every replica ------------------------------------------------
+
+
+def test_logout_clears_the_cookie_with_the_flags_it_was_set_with(
+    peer_client: PeerClientFactory,
+) -> None:
+    client = peer_client("192.0.2.50", base_url="https://testserver")
+    post_login(client, ADMIN_TOKEN)
+    codec = client.app.state.session_codec  # type: ignore[attr-defined]
+    csrf = codec.read(client.cookies["prism_session"]).csrf
+    response = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    cleared = _session_cookie(response)
+    parts = {part.strip().split("=")[0].lower() for part in cleared.split(";")}
+    assert {"httponly", "secure", "samesite", "max-age"} <= parts
+    assert "SameSite=lax" in cleared
+    assert "Max-Age=0" in cleared
+
+
+def test_logout_on_one_replica_ends_the_session_on_the_other(
+    peer_client: PeerClientFactory,
+) -> None:
+    one, other = peer_client(), peer_client()
+    post_login(one, ADMIN_TOKEN)
+    cookie = one.cookies["prism_session"]
+    on_other = TestClient(other.app, cookies={"prism_session": cookie})
+    assert on_other.get("/api/agents").status_code == 200
+    csrf = one.app.state.session_codec.read(cookie).csrf  # type: ignore[attr-defined]
+    assert one.post("/logout", data={"csrf_token": csrf}).status_code == 200
+    assert on_other.get("/api/agents").status_code == 401
 
 
 # --- CSRF: every state-changing route refuses a cookie without the token -------------------
@@ -184,9 +229,9 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "probe-id", path)
 
 
-def _signed_in(app: FastAPI) -> TestClient:
+def _signed_in(app: FastAPI, **headers: str) -> TestClient:
     client = TestClient(app)
-    response = client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    response = post_login(client, ADMIN_TOKEN, **headers)
     assert response.status_code == 303
     return client
 
@@ -219,3 +264,30 @@ def test_every_api_write_refuses_a_session_cookie_without_the_csrf_header(
         response = client.request(method, _concrete(path), json={}, follow_redirects=False)
         assert response.status_code == 403, (method, path, response.status_code)
         assert response.json() == {"detail": "CSRF token missing or invalid"}
+
+
+def test_a_cross_site_request_is_refused_even_with_the_right_csrf_token(
+    app: FastAPI, anon_client: TestClient
+) -> None:
+    client = _signed_in(app)
+    csrf = app.state.session_codec.read(client.cookies["prism_session"]).csrf
+    for headers in (
+        {"Origin": "https://evil.example", "X-CSRF-Token": csrf},
+        {"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": csrf},
+    ):
+        form = client.post("/settings", data={"key": "k", "value": "v"}, headers=headers)
+        assert form.status_code == 403, headers
+        assert form.json()["detail"].startswith("Cross-site request refused")
+        api = client.put("/api/settings/k", json={"value": "v"}, headers=headers)
+        assert api.status_code == 403, headers
+        assert api.json()["detail"].startswith("Cross-site request refused")
+    same = client.put(
+        "/api/settings/k",
+        json={"value": "v"},
+        headers={
+            "Origin": "http://testserver",
+            "Sec-Fetch-Site": "same-origin",
+            "X-CSRF-Token": csrf,
+        },
+    )
+    assert same.status_code == 200, same.text

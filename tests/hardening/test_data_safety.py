@@ -25,10 +25,10 @@ from app.services.miners import record_samples
 from app.timeutil import utcnow
 from tests.cli.runner import engine_for, invoke, isolate_environment, migrate
 from tests.hardening.ingest_support import AUTH, server_process, tagged_batch, wait_until_ready
+from tests.support.waits import WAIT  # deadlines of bounded waits; never a timed assertion
 
 CLIENTS = 2
 BATCH = 50
-WAIT = 60.0  # deadlines of bounded waits; never a timed assertion
 # The service's own schedule must not prune what a test arranges.
 NO_SCHEDULED_PRUNE = {"PRISM_RETENTION_INTERVAL_MINUTES": "0"}
 
@@ -231,7 +231,7 @@ def _prune_pausing_between_batches(url: str, ingest: Ingest) -> retention.PruneR
         acknowledged = ingest.note(label, deleted)
         if waiting and label == "samples":
             # Once ingest could not get through, stop holding the prune back.
-            waiting = ingest.wait_for_acknowledged(acknowledged, timeout=20)
+            waiting = ingest.wait_for_acknowledged(acknowledged)
 
     with engine_for(url) as engine, Session(engine) as session:
         return retention.prune(

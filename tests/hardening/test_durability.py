@@ -27,6 +27,7 @@ from tests.hardening.ingest_support import (
     wait_until_ready,
 )
 from tests.support.db import temporary_pg_database
+from tests.support.waits import HTTP_TIMEOUT, WAIT
 
 CLIENTS = 4
 BATCH = 50
@@ -46,7 +47,7 @@ class IngestLog:
 
 def _pump(url: str, client: int, log: IngestLog, stop: threading.Event) -> None:
     """Post batches until told to stop or the server is gone; each sample's pool is unique."""
-    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as http:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
         number = 0
         while not stop.is_set():
             tag, samples = tagged_batch(client, number, BATCH)
@@ -74,12 +75,12 @@ def _ingest_then_kill(server: ServerProcess) -> IngestLog:
     for thread in threads:
         thread.start()
     try:
-        assert log.enough.wait(timeout=120), f"ingest did not get going:\n{server.log_text()}"
+        assert log.enough.wait(timeout=WAIT), f"ingest did not get going:\n{server.log_text()}"
         server.kill()  # the clients are still posting: some batches are in flight
     finally:
         stop.set()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=WAIT)
     return log
 
 
@@ -106,7 +107,7 @@ def _assert_nothing_acknowledged_was_lost(db_url: str, workdir: Path) -> None:
         # Batches in flight at the kill are stored whole or not at all.
         assert set(stored.values()) == {BATCH}
         # And the restarted service serves and ingests again.
-        with httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30) as http:
+        with httpx.Client(base_url=restarted.url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
             latest = http.get("/api/miners/latest").json()["samples"]
             acknowledged_miners = {f"rig-{tag.split('-')[0][1:]}" for tag in log.acknowledged}
             assert acknowledged_miners <= {sample["miner_id"] for sample in latest}

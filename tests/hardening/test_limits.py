@@ -302,7 +302,7 @@ def test_the_bridge_envelope_refuses_a_miner_with_a_control_character(
 
 def test_plausible_extremes_are_accepted(client: TestClient, engine: Engine) -> None:
     sample = {
-        "miner_id": "rig 1 (hall B) ñ",
+        "miner_id": "rig-1_(hall:B)@ñ",
         "temperature_c": -40,
         "hashrate_1m": 1e20,
         "latency_ms": 60_000,

@@ -25,10 +25,9 @@ from tests.conftest import ADMIN_TOKEN
 from tests.hardening.ingest_support import AUTH
 from tests.support.db import pg_admin_url, temporary_pg_database
 from tests.support.servers import running_server
+from tests.support.waits import HTTP_TIMEOUT, WAIT  # deadlines for polling, never timed asserts
 
 pytestmark = pytest.mark.postgres
-
-WAIT = 60.0  # generous deadlines for polling; never a timed assertion
 
 
 class Load:
@@ -43,7 +42,7 @@ class Load:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, headers=AUTH, timeout=30) as http:
+        with httpx.Client(base_url=self.url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
             number = 0
             while not self.stop.is_set():
                 number += 1
@@ -93,7 +92,7 @@ def _terminate_backends(database: str) -> None:
 
 def _readyz_becomes(url: str, status: int) -> None:
     deadline = time.monotonic() + WAIT
-    while (answer := httpx.get(f"{url}/readyz", timeout=10).status_code) != status:
+    while (answer := httpx.get(f"{url}/readyz", timeout=HTTP_TIMEOUT).status_code) != status:
         assert time.monotonic() < deadline, f"/readyz stayed {answer}, expected {status}"
         time.sleep(0.05)
 
@@ -118,7 +117,10 @@ def test_the_service_rides_out_a_postgresql_restart_under_load() -> None:
                 _terminate_backends(database)
                 _readyz_becomes(url, 503)
                 down = httpx.post(
-                    f"{url}/api/miners/sample", json={"miner_id": "rig-2"}, headers=AUTH
+                    f"{url}/api/miners/sample",
+                    json={"miner_id": "rig-2"},
+                    headers=AUTH,
+                    timeout=HTTP_TIMEOUT,
                 )
                 assert down.status_code == 503, down.text
                 assert down.headers["Retry-After"].isdigit()
@@ -129,7 +131,12 @@ def test_the_service_rides_out_a_postgresql_restart_under_load() -> None:
             _readyz_becomes(url, 200)
             load.wait_for(200, 10)
             load.wait_for(202, 10)
-            after = httpx.post(f"{url}/api/miners/sample", json={"miner_id": "rig-3"}, headers=AUTH)
+            after = httpx.post(
+                f"{url}/api/miners/sample",
+                json={"miner_id": "rig-3"},
+                headers=AUTH,
+                timeout=HTTP_TIMEOUT,
+            )
             assert after.status_code == 202
         assert load.failures == []
         # Every sample acknowledged before, during and after the outage is stored (one cut
@@ -169,7 +176,10 @@ def test_the_first_requests_after_its_pooled_connections_were_cut_are_all_answer
             _env_file=None,
         )
         app = create_app(settings)
-        with running_server(app) as url, httpx.Client(base_url=url, headers=AUTH) as http:
+        with (
+            running_server(app) as url,
+            httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http,
+        ):
             _readyz_becomes(url, 200)
             # Requests at once, so the pool opens (usually several) connections and keeps them.
             with ThreadPoolExecutor(max_workers=4) as pool:

@@ -18,6 +18,14 @@ class FakeClock:
         return self.now
 
 
+def _limited_client(make_client: Callable[..., TestClient], per_minute: int) -> TestClient:
+    """An app allowing `per_minute` ingests per token, on a clock that stands still: no
+    request of the allowance comes back during the test, however slowly it runs."""
+    client = make_client(ingest_rate_limit=per_minute)
+    client.app.state.rate_limiters = {"ingest": RateLimiter(per_minute, clock=FakeClock())}  # type: ignore[attr-defined]
+    return client
+
+
 def _sample(client: TestClient, headers: dict[str, str], miner: str = "m-1") -> int:
     response = client.post("/api/miners/sample", json={"miner_id": miner}, headers=headers)
     return response.status_code
@@ -89,7 +97,7 @@ def test_ingest_over_the_limit_is_429_with_the_compatible_body_and_every_header(
     token_for: Callable[[str], dict[str, str]],
     db_session: Session,
 ) -> None:
-    client = make_client(ingest_rate_limit=3)
+    client = _limited_client(make_client, 3)
     ingest = token_for("ingest")
     assert [_sample(client, ingest) for _ in range(3)] == [202, 202, 202]
     response = client.post(
@@ -114,7 +122,7 @@ def test_ingest_over_the_limit_is_429_with_the_compatible_body_and_every_header(
 def test_one_tokens_usage_does_not_limit_another_token(
     make_client: Callable[..., TestClient], token_for: Callable[[str], dict[str, str]]
 ) -> None:
-    client = make_client(ingest_rate_limit=2)
+    client = _limited_client(make_client, 2)
     first, second = token_for("ingest"), token_for("ingest")
     assert [_sample(client, first) for _ in range(3)] == [202, 202, 429]
     assert [_sample(client, second) for _ in range(2)] == [202, 202]
@@ -123,7 +131,7 @@ def test_one_tokens_usage_does_not_limit_another_token(
 def test_every_ingest_route_spends_the_same_allowance(
     make_client: Callable[..., TestClient], token_for: Callable[[str], dict[str, str]]
 ) -> None:
-    client = make_client(ingest_rate_limit=3)
+    client = _limited_client(make_client, 3)
     ingest = token_for("ingest")
     heartbeat = {"name": "Agent", "domain": "ops"}
     assert client.post("/api/agents/a-1/heartbeat", json=heartbeat, headers=ingest).is_success
@@ -138,7 +146,7 @@ def test_every_ingest_route_spends_the_same_allowance(
 def test_reads_are_not_spent_from_the_ingest_allowance(
     make_client: Callable[..., TestClient],
 ) -> None:
-    client = make_client(ingest_rate_limit=1)  # the admin token: may read and ingest
+    client = _limited_client(make_client, 1)  # the admin token: may read and ingest
     assert _sample(client, {}) == 202
     assert _sample(client, {}) == 429
     assert client.get("/api/miners/latest").status_code == 200
@@ -146,6 +154,6 @@ def test_reads_are_not_spent_from_the_ingest_allowance(
 
 
 def test_without_a_token_the_answer_stays_401(make_client: Callable[..., TestClient]) -> None:
-    client = make_client(ingest_rate_limit=1)
+    client = _limited_client(make_client, 1)
     client.headers.clear()
     assert [_sample(client, {}) for _ in range(3)] == [401, 401, 401]

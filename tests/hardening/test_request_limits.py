@@ -16,6 +16,7 @@ from app.middleware import SECURITY_HEADERS
 from tests.hardening.ingest_support import AUTH, row_counts
 from tests.support.db import wipe
 from tests.support.servers import running_server
+from tests.support.waits import HTTP_TIMEOUT
 
 LIMIT = 4096
 TOO_LARGE = {"detail": f"Request body exceeds the limit of {LIMIT} bytes"}
@@ -105,7 +106,10 @@ def test_a_chunked_body_over_the_limit_is_413_as_soon_as_it_passes_it(
             sent.append(len(chunk))
             yield chunk
 
-    with running_server(limited_app) as url, httpx.Client(base_url=url, headers=AUTH) as http:
+    with (
+        running_server(limited_app) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http,
+    ):
         response = http.post(
             "/api/miners/samples",
             content=counted(),
@@ -121,7 +125,10 @@ def test_a_chunked_body_over_the_limit_is_413_as_soon_as_it_passes_it(
 
 def test_a_chunked_body_within_the_limit_is_served(limited_app: FastAPI, engine: Engine) -> None:
     payload = json.dumps(_samples(20)).encode()
-    with running_server(limited_app) as url, httpx.Client(base_url=url, headers=AUTH) as http:
+    with (
+        running_server(limited_app) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http,
+    ):
         response = http.post(
             "/api/miners/samples",
             content=_chunks(payload, size=100),
@@ -154,6 +161,6 @@ def test_a_control_character_in_the_url_is_422_naming_where(
 
 
 def test_ordinary_characters_in_the_url_still_reach_the_route(limited: TestClient) -> None:
-    assert limited.get("/api/agents/agent%20one").status_code == 404
+    assert limited.get("/api/agents/agent%C3%A9%3Aone").status_code == 404
     response = limited.get("/api/miners/latest?miner_id=rig%C3%A9+1")
     assert (response.status_code, response.json()["samples"]) == (200, [])

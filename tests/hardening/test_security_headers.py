@@ -8,9 +8,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import ADMIN_TOKEN, AUTH
+from app.middleware import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from tests.conftest import AUTH
 from tests.hardening.conftest import assert_security_headers
 from tests.support.fake_gateway import refused_url
+from tests.support.signin import post_login
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def failing_app(app_settings: Settings) -> Iterator[TestClient]:
 
 
 def test_successes_and_redirects_carry_them(limited: TestClient) -> None:
-    for path in ("/livez", "/api/agents", "/openapi.json", "/static/css/app.css"):
+    for path in ("/livez", "/api/agents", "/openapi.json", "/docs", "/static/css/app.css"):
         response = limited.get(path)
         assert response.status_code == 200, path
         assert_security_headers(response)
@@ -68,6 +70,22 @@ def test_errors_carry_them(
     assert_security_headers(response)
 
 
+def test_the_redoc_page_loosens_its_csp_only_where_redoc_needs_it(limited: TestClient) -> None:
+    response = limited.get("/redoc")
+    assert response.status_code == 200
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Content-Security-Policy":
+            assert response.headers[name] == value, name
+    strict = CONTENT_SECURITY_POLICY.split("; ")
+    policy = response.headers["Content-Security-Policy"].split("; ")
+    assert [part for part in strict if part not in policy] == ["style-src 'self'"]
+    added = [part for part in policy if part not in strict]
+    assert added[0].startswith("style-src 'self' 'sha256-")
+    assert added[1:] == ["worker-src 'self' blob:"]
+    for loose in ("'unsafe-inline'", "'unsafe-eval'", "*", "https:"):
+        assert not any(loose in part for part in policy), loose
+
+
 def test_403_carries_them(limited: TestClient, token_for: Callable[[str], dict[str, str]]) -> None:
     response = limited.post("/api/agents", json={}, headers=token_for("read"))
     assert response.status_code == 403
@@ -80,8 +98,8 @@ def test_both_kinds_of_429_carry_them(limited: TestClient) -> None:
     api = limited.post("/api/miners/sample", json=sample)
     assert api.status_code == 429
     assert_security_headers(api)
-    assert limited.post("/login", data={"token": "wrong"}).status_code == 401
-    page = limited.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    assert post_login(limited, "wrong").status_code == 401
+    page = post_login(limited, "wrong-again")
     assert page.status_code == 429
     assert_security_headers(page)
 

@@ -5,6 +5,7 @@ the same engine in one run. The main DB is read through the read-only engine; on
 PostgreSQL additionally as a SELECT-only role.
 """
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from app.main import create_app
 from app.maindb import MainDatabase, create_main_database
 from tests.support.db import temporary_pg_database, wipe
 from tests.support.maindb_fixtures import Dialect, MainTarget, main_database
+from tests.support.waits import WAIT_MS
 
 ADMIN_TOKEN = "maindb-admin-token-with-enough-entropy-01"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -45,8 +47,15 @@ def main_target(dialect: Dialect, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def open_main(target: MainTarget, **overrides: Any) -> MainDatabase:
-    """A MainDatabase on the target's read-only URL (settings overridable)."""
-    ttl = overrides.pop("schema_ttl_seconds", 60.0)
+    """A MainDatabase on the target's read-only URL (settings overridable).
+
+    Its deadline is generous unless a test sets `main_db_timeout_ms`: tests of the deadline
+    set a short one, and no other test may fail because a busy machine answered slowly.
+    Its reflected schema never expires unless a test sets `schema_ttl_seconds` (0: never
+    kept), so "still cached" cannot depend on how fast the test ran.
+    """
+    ttl = overrides.pop("schema_ttl_seconds", math.inf)
+    overrides.setdefault("main_db_timeout_ms", WAIT_MS)
     settings = Settings(main_db_url=target.url, _env_file=None, **overrides)  # type: ignore[call-arg]
     main_db = create_main_database(settings, schema_ttl_seconds=ttl)
     assert main_db is not None

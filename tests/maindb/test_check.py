@@ -14,6 +14,7 @@ from app.maindb import MainDatabase, Unavailable, create_main_database, fleet
 from app.maindb import timeline as timeline_service
 from app.maindb.reader import MainDbReader
 from tests.support.maindb_fixtures import MainTarget, make_table_slow, run_admin
+from tests.support.waits import WAIT
 
 UNREACHABLE = "postgresql://nobody:pw@127.0.0.1:1/main"
 
@@ -58,10 +59,9 @@ def test_the_database_itself_stops_a_query_running_past_the_timeout(
         reader = MainDbReader(connection, schema_source=lambda _c: None, deadline=1e18)  # type: ignore[arg-type]
         return reader.rows(select(column("id")).select_from(table("tasks")))
 
-    started = time.monotonic()
+    # No wait is bounded here: had the engine not stopped the query, its rows would come back.
     outcome = main_db._run(unit, time.monotonic() + 0.3, 300)
     assert outcome == Unavailable(reason="the main database did not answer within 300 ms")
-    assert time.monotonic() - started < 10  # the slow view would run for far longer
 
 
 def test_a_call_that_hangs_in_the_driver_is_abandoned_at_the_deadline(
@@ -71,7 +71,7 @@ def test_a_call_that_hangs_in_the_driver_is_abandoned_at_the_deadline(
     release = threading.Event()
 
     def hang(_reader: MainDbReader) -> str:
-        release.wait(10)  # stands for a driver call the database cannot interrupt
+        release.wait(WAIT)  # stands for a driver call the database cannot interrupt
         return "finished"
 
     try:
@@ -86,7 +86,7 @@ def test_check_answers_within_the_limit_when_a_round_trip_hangs(
 ) -> None:
     main_db = opened(main_target, main_db_timeout_ms=1000)
     release = threading.Event()
-    monkeypatch.setattr(MainDbReader, "ping", lambda _self: release.wait(10))
+    monkeypatch.setattr(MainDbReader, "ping", lambda _self: release.wait(WAIT))
     try:
         default = main_db.check(timeout_ms=None)
         probe = main_db.check(timeout_ms=200)  # what /readyz uses to answer within 1 s

@@ -1,13 +1,18 @@
 """Main tasks (either schema) and the merged timeline of events and commits."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
+from app.api.pagination import decode_cursor
 from app.maindb import MainDatabase
-from tests.support.maindb_fixtures import MainTarget
+from app.maindb.agent_timeline import agent_timeline
+from app.models import Agent, AgentEvent, AgentStatusChange
+from tests.support.maindb_fixtures import T0, MainTarget
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -140,3 +145,56 @@ def test_the_timeline_is_unavailable_when_both_tables_are_missing(
         "reason": "table timeline_events not found in the main database; "
         "table commits not found in the main database",
     }
+
+
+def test_an_agent_timeline_merges_console_rows_and_main_logs_page_by_page(
+    api_for: Callable[[MainDatabase | None], TestClient],
+    main_db: MainDatabase,
+    console_session: Session,
+) -> None:
+    api_for(main_db)  # an empty console
+    console_session.add(Agent(id="agent-1", name="Ops Agent 1", domain="ops"))
+    console_session.commit()
+    console_session.add_all(
+        [
+            AgentEvent(
+                id="late",
+                agent_id="agent-1",
+                kind="warn",
+                at=T0 + timedelta(minutes=4.5),
+                message="console late",
+            ),
+            AgentEvent(
+                id="early",
+                agent_id="agent-1",
+                kind="started",
+                at=T0 + timedelta(minutes=0.5),
+                message="console early",
+            ),
+            AgentStatusChange(
+                agent_id="agent-1", to_status="degraded", at=T0 + timedelta(minutes=2.5)
+            ),
+        ]
+    )
+    console_session.commit()
+    seen: list[tuple[str, str | None]] = []
+    cursor = None
+    for _ in range(5):
+        page = agent_timeline(
+            session=console_session, main_db=main_db, agent_id="agent-1", limit=3, cursor=cursor
+        )
+        assert (page.logs_unavailable, page.in_main) == (None, True)
+        seen += [(entry.source, entry.message or entry.label) for entry in page.entries]
+        if page.next_cursor is None:
+            break
+        cursor = decode_cursor(page.next_cursor)
+    assert seen == [
+        ("log", "recovered"),
+        ("event", "console late"),
+        ("log", "crash"),
+        ("log", "slow disk"),
+        ("status", "degraded"),
+        ("log", "working"),
+        ("log", "boot"),
+        ("event", "console early"),
+    ]

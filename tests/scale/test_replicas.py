@@ -1,7 +1,6 @@
 """Two replicas on one PostgreSQL: live updates cross over, sessions and tokens work on both."""
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,17 +16,18 @@ from app.config import Settings
 from app.db import create_db_engine, parse_database_url
 from app.live_pg import PgFanout
 from app.main import create_app
+from app.models.agent import MAX_EVENT_MESSAGE
 from app.scheduler import PeriodicJob
 from app.web.session import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN, AUTH
 from tests.support.db import temporary_pg_database
 from tests.support.servers import running_server
+from tests.support.signin import post_login
+from tests.support.waits import HTTP_TIMEOUT, wait_until
 
 pytestmark = pytest.mark.postgres
 
 SECRET_KEY = "replicas-share-this-secret-key-0123456789"
-# A bound on waiting for a message, so a lost one fails the test instead of hanging it.
-PATIENCE_SECONDS = 20
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Replica:
     url: str
 
     def client(self, **options: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, **options)
+        return httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT, **options)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def replicas(url: str, count: int, **overrides: Any) -> Iterator[list[Replica]]:
         for replica in started:
             fanout = replica.app.state.live_fanout
             assert isinstance(fanout, PgFanout)
-            assert fanout.listening.is_set(), "a replica is not listening for live updates"
+            # Start-up waits a few seconds for the first LISTEN; a busy machine may need more.
+            wait_until(fanout.listening.is_set, "a replica listening for live updates")
         yield started
 
 
@@ -84,7 +85,7 @@ def pair(pg_url: str) -> Iterator[tuple[Replica, Replica]]:
 
 
 class Stream:
-    """An open /api/stream/ops: read messages until one matches, within PATIENCE_SECONDS."""
+    """An open /api/stream/ops: read messages until one matches (a lost one fails after WAIT s)."""
 
     def __init__(self, response: httpx.Response) -> None:
         assert response.status_code == 200, response.text
@@ -101,12 +102,19 @@ class Stream:
         raise AssertionError("the stream ended")
 
     def until(self, **wanted: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + PATIENCE_SECONDS
-        while time.monotonic() < deadline:
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
             message = self.next_message()  # heartbeats keep this from blocking for long
             if all(matches(message, key, value) for key, value in wanted.items()):
-                return message
-        raise AssertionError(f"no message with {wanted} within {PATIENCE_SECONDS}s: {self.seen}")
+                found.append(message)
+            return bool(found)
+
+        try:
+            wait_until(arrived, f"a message with {wanted}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; seen: {self.seen}") from None
+        return found[0]
 
 
 def matches(message: dict[str, Any], key: str, value: Any) -> bool:
@@ -139,7 +147,7 @@ def unique(prefix: str) -> str:
 def sign_in(replica: Replica) -> str:
     """The session cookie a browser gets by signing in on `replica`."""
     with replica.client() as browser:
-        response = browser.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+        response = post_login(browser, ADMIN_TOKEN)
     assert response.status_code == 303, response.text
     cookie = response.cookies.get(COOKIE_NAME)
     assert cookie
@@ -175,6 +183,26 @@ def test_an_agent_event_posted_to_one_replica_reaches_the_ops_stream_of_the_othe
         message = on_b.until(event_message=text)
     assert message["data"]["agentId"] == agent
     assert message["data"]["kind"] == "warn"
+
+
+def test_the_largest_event_ingest_accepts_reaches_the_other_replica(
+    pair: tuple[Replica, Replica],
+) -> None:
+    a, b = pair
+    agent = unique("agent")
+    # Astral characters: 12 bytes each in the ASCII JSON of a notification, the worst case.
+    text = unique("largest")
+    text += "😀" * (MAX_EVENT_MESSAGE - len(text))
+    with a.client(headers=AUTH) as to_a, b.client(headers=AUTH) as to_b, ops_stream(to_b) as on_b:
+        registered = to_a.post(
+            f"/api/agents/{agent}/heartbeat", json={"name": agent, "domain": "ops"}
+        )
+        assert registered.status_code == 201, registered.text
+        sent = to_a.post(f"/api/agents/{agent}/events", json={"kind": "error", "message": text})
+        assert sent.status_code == 202, sent.text
+        message = on_b.until(event_message=text)
+    assert message["data"]["agentId"] == agent
+    assert len(message["data"]["message"]) == MAX_EVENT_MESSAGE
 
 
 def test_each_replica_streams_a_message_exactly_once(pair: tuple[Replica, Replica]) -> None:

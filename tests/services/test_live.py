@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from app.live import Broadcaster
+from tests.support.waits import WAIT
 
 
 def run(scenario: Callable[[Broadcaster], Awaitable[None]], queue_size: int = 10) -> None:
     async def main() -> None:
         broadcaster = Broadcaster(queue_size)
         broadcaster.bind(asyncio.get_running_loop())
-        await asyncio.wait_for(scenario(broadcaster), timeout=10)
+        await asyncio.wait_for(scenario(broadcaster), timeout=WAIT)
 
     asyncio.run(main())
 
@@ -23,7 +24,7 @@ def test_every_subscriber_receives_every_message_in_order() -> None:
             for number in range(3):
                 broadcaster.publish({"type": "tick", "n": number})
             for subscription in (first, second):
-                got = [await subscription.next(1) for _ in range(3)]
+                got = [await subscription.next(WAIT) for _ in range(3)]
                 assert got == [{"type": "tick", "n": n} for n in range(3)]
 
     run(scenario)
@@ -43,14 +44,14 @@ def test_a_subscriber_that_falls_behind_is_closed_and_dropped() -> None:
         with broadcaster.subscribe() as slow, broadcaster.subscribe() as fast:
             for number in range(5):
                 broadcaster.publish({"type": "tick", "n": number})
-                assert await fast.next(1) == {"type": "tick", "n": number}
+                assert await fast.next(WAIT) == {"type": "tick", "n": number}
             assert slow.overflowed
             assert slow.closed.is_set()
             assert await slow.next(1) is None
             assert broadcaster.subscriber_count == 1
             # The subscriber that kept up is untouched.
             broadcaster.publish({"type": "tick", "n": 5})
-            assert await fast.next(1) == {"type": "tick", "n": 5}
+            assert await fast.next(WAIT) == {"type": "tick", "n": 5}
             assert not fast.overflowed
 
     run(scenario, queue_size=2)
@@ -62,7 +63,7 @@ def test_a_waiting_subscriber_wakes_up_when_closed() -> None:
             waiter = asyncio.ensure_future(subscription.next(60))
             await asyncio.sleep(0)
             subscription.closed.set()
-            assert await asyncio.wait_for(waiter, 5) is None
+            assert await asyncio.wait_for(waiter, WAIT) is None
 
     run(scenario)
 
@@ -85,7 +86,7 @@ def test_messages_published_from_another_thread_are_delivered() -> None:
             thread = threading.Thread(target=broadcaster.publish, args=({"type": "x"},))
             thread.start()
             thread.join()
-            assert await subscription.next(5) == {"type": "x"}
+            assert await subscription.next(WAIT) == {"type": "x"}
 
     run(scenario)
 
@@ -97,7 +98,7 @@ def test_messages_are_copied_as_json_when_published() -> None:
             data: dict[str, object] = {"at": at, "tags": ("a", "b")}
             broadcaster.publish({"type": "agent_event", "data": data})
             data["at"] = "changed by the publisher afterwards"
-            assert await subscription.next(1) == {
+            assert await subscription.next(WAIT) == {
                 "type": "agent_event",
                 "data": {"at": "2026-01-05T10:00:00Z", "tags": ["a", "b"]},
             }
@@ -111,7 +112,7 @@ def test_a_message_that_is_not_json_is_dropped_without_raising() -> None:
             broadcaster.publish({"type": "bad", "value": object()})
             broadcaster.publish({"type": "nan", "value": float("nan")})
             broadcaster.publish({"type": "good"})
-            assert await subscription.next(1) == {"type": "good"}
+            assert await subscription.next(WAIT) == {"type": "good"}
             assert subscription.queue.empty()
 
     run(scenario)

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.api.event_stream import EventStreamResponse
 from app.live import Broadcaster, Message
+from tests.support.waits import WAIT
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}}
 
@@ -20,7 +21,7 @@ def run(scenario: Callable[[Broadcaster], Awaitable[None]], queue_size: int = 4)
     async def main() -> None:
         broadcaster = Broadcaster(queue_size)
         broadcaster.bind(asyncio.get_running_loop())
-        await asyncio.wait_for(scenario(broadcaster), timeout=20)
+        await asyncio.wait_for(scenario(broadcaster), timeout=WAIT)
 
     asyncio.run(main())
 
@@ -46,7 +47,7 @@ def test_the_stream_sends_a_heartbeat_first_then_each_message_as_data() -> None:
         async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
-        response = EventStreamResponse(broadcaster, heartbeat=heartbeat, heartbeat_seconds=60)
+        response = EventStreamResponse(broadcaster, heartbeat=heartbeat, heartbeat_seconds=3600)
         task = asyncio.ensure_future(response(SCOPE, never_disconnects, send))
         await until(lambda: len(sent) >= 2)
         broadcaster.publish({"type": "metric_update", "data": {"metricId": "uptime"}})
@@ -80,13 +81,13 @@ def test_overflow_ends_a_stream_stuck_on_a_send() -> None:
                 await window_open.wait()
 
         response = EventStreamResponse(
-            broadcaster, heartbeat=heartbeat, heartbeat_seconds=60, stall_seconds=600
+            broadcaster, heartbeat=heartbeat, heartbeat_seconds=3600, stall_seconds=600
         )
         task = asyncio.ensure_future(response(SCOPE, never_disconnects, send))
         await until(lambda: len(sent) == 2)
         for number in range(10):
             broadcaster.publish({"type": "tick", "n": number})
-        await asyncio.wait_for(task, 10)  # returned: the stuck send was abandoned
+        await asyncio.wait_for(task, WAIT)  # returned: the stuck send was abandoned
         assert broadcaster.subscriber_count == 0
 
     run(scenario)
@@ -102,12 +103,12 @@ def test_a_send_blocked_past_the_stall_limit_ends_the_stream() -> None:
                 await asyncio.Event().wait()
 
         response = EventStreamResponse(
-            broadcaster, heartbeat=heartbeat, heartbeat_seconds=60, stall_seconds=0.05
+            broadcaster, heartbeat=heartbeat, heartbeat_seconds=3600, stall_seconds=0.05
         )
         task = asyncio.ensure_future(response(SCOPE, never_disconnects, send))
         await until(lambda: len(sent) == 2)
         broadcaster.publish({"type": "tick"})  # one message: far from overflowing
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, WAIT)
         assert broadcaster.subscriber_count == 0
 
     run(scenario)
@@ -125,11 +126,11 @@ def test_a_client_disconnect_ends_the_stream_at_once() -> None:
             await gone.wait()
             return {"type": "http.disconnect"}
 
-        response = EventStreamResponse(broadcaster, heartbeat=heartbeat, heartbeat_seconds=60)
+        response = EventStreamResponse(broadcaster, heartbeat=heartbeat, heartbeat_seconds=3600)
         task = asyncio.ensure_future(response(SCOPE, receive, send))
         await until(lambda: broadcaster.subscriber_count == 1 and len(sent) == 2)
         gone.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, WAIT)
         assert broadcaster.subscriber_count == 0
         # Nothing is sent after the client left.
         assert len(sent) == 2
@@ -148,13 +149,13 @@ def test_a_client_that_falls_behind_gets_a_clean_end_when_the_connection_allows(
                 await release.wait()  # busy with one message while the others pile up
 
         response = EventStreamResponse(
-            broadcaster, heartbeat=heartbeat, heartbeat_seconds=60, stall_seconds=600
+            broadcaster, heartbeat=heartbeat, heartbeat_seconds=3600, stall_seconds=600
         )
         task = asyncio.ensure_future(response(SCOPE, never_disconnects, send))
         await until(lambda: len(sent) == 2)
         for number in range(10):
             broadcaster.publish({"type": "tick", "n": number})
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, WAIT)
         assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
         delivered = [
             json.loads(line.removeprefix("data: "))

@@ -8,13 +8,18 @@ from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
+from pydantic import TypeAdapter
 
 from app import live_pg
 from app.db import parse_database_url
 from app.live import Broadcaster, Message, Subscription
 from app.live_pg import MAX_MESSAGE_BYTES, PAYLOAD_LIMIT, Assembler, PgFanout, encode, start_fanout
+from app.models import AgentEvent
+from app.models.agent import MAX_EVENT_MESSAGE, AgentId, EventIn
+from app.services.events import event_public
+from app.timeutil import utcnow
 from tests.support.db import temporary_pg_database
+from tests.support.waits import WAIT, wait_until
 
 needs_postgres = pytest.mark.postgres
 
@@ -51,7 +56,7 @@ async def replica(conninfo: str, **options: object) -> AsyncIterator[Replica]:
     broadcaster = Broadcaster(100)
     broadcaster.bind(asyncio.get_running_loop())
     fanout = PgFanout(broadcaster, conninfo, **options)  # type: ignore[arg-type]
-    await fanout.start()
+    await fanout.start(wait_seconds=WAIT)  # the first LISTEN, however busy the machine
     assert fanout.listening.is_set()
     try:
         yield broadcaster, fanout
@@ -60,14 +65,14 @@ async def replica(conninfo: str, **options: object) -> AsyncIterator[Replica]:
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    asyncio.run(asyncio.wait_for(scenario(), timeout=WAIT))
 
 
 async def until_type(subscription: Subscription, wanted: str) -> list[Message]:
     """Every message received up to and including the first of type `wanted`."""
     received = []
     while True:
-        message = await subscription.next(10)
+        message = await subscription.next(WAIT)
         assert message is not None, f"no {wanted!r} message came"
         received.append(message)
         if message["type"] == wanted:
@@ -77,6 +82,39 @@ async def until_type(subscription: Subscription, wanted: str) -> list[Message]:
 def admin_execute(conninfo: str, statement: str, *params: object) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(statement, params)
+
+
+def largest_agent_event() -> Message:
+    """The ops-stream message of the largest event ingest accepts, as ingest publishes it.
+
+    Astral characters are the worst case of ASCII JSON: 12 bytes each (a surrogate pair).
+    """
+    agent_id = TypeAdapter(AgentId).validate_python("a" * 128)
+    event = EventIn.model_validate({"kind": "completed", "message": "😀" * MAX_EVENT_MESSAGE})
+    row = AgentEvent(
+        id="e" * 128, agent_id=agent_id, kind=event.kind, at=utcnow(), message=event.message
+    )
+    return {"type": "agent_event", "data": event_public(row).model_dump(mode="json", by_alias=True)}
+
+
+def test_the_largest_legal_event_fits_the_fan_out_limit() -> None:
+    message = largest_agent_event()
+    assert len(json.dumps(message, separators=(",", ":"))) > 12 * MAX_EVENT_MESSAGE
+    assert encode("f" * 32, 10**12, message) is not None
+
+
+@needs_postgres
+def test_the_largest_legal_event_reaches_the_other_replica_whole(conninfo: str) -> None:
+    message = largest_agent_event()
+
+    async def scenario() -> None:
+        async with replica(conninfo) as (a, _), replica(conninfo) as (b, _):
+            with b.subscribe() as on_b:
+                a.publish(message)
+                a.publish({"type": "after"})
+                assert await until_type(on_b, "after") == [message, {"type": "after"}]
+
+    run(scenario)
 
 
 @needs_postgres
@@ -129,7 +167,7 @@ def test_a_failing_relay_neither_raises_nor_stops_local_delivery(
         broadcaster.attach(BrokenRelay())
         with broadcaster.subscribe() as subscription:
             broadcaster.publish({"type": "tick"})
-            assert await subscription.next(1) == {"type": "tick"}
+            assert await subscription.next(WAIT) == {"type": "tick"}
 
     run(scenario)
     assert "live message of type 'tick' not relayed" in logs.text
@@ -192,16 +230,38 @@ def test_a_full_outbox_drops_messages_without_blocking_the_publisher(
                 # Published in one go on the loop: the sender gets no turn in between.
                 for number in range(5):
                     a.publish({"type": "tick", "n": number})
-                a_got = [await on_a.next(5) for _ in range(5)]
+                a_got = [await on_a.next(WAIT) for _ in range(5)]
                 assert [message and message["n"] for message in a_got] == [0, 1, 2, 3, 4]
-                b_got = [await on_b.next(10) for _ in range(2)]
+                b_got = [await on_b.next(WAIT) for _ in range(2)]
                 assert [message and message["n"] for message in b_got] == [0, 1]
                 # Once the queue has room again, messages flow; the dropped ones never come.
                 a.publish({"type": "after"})
                 assert await until_type(on_b, "after") == [{"type": "after"}]
 
     run(scenario)
-    assert "not sent to other replicas: 2 already queued" in logs.text
+    assert "not sent to other replicas: 2 messages or" in logs.text
+
+
+@needs_postgres
+def test_the_outbox_also_bounds_the_bytes_it_holds(
+    conninfo: str, logs: pytest.LogCaptureFixture
+) -> None:
+    big = {"type": "big", "padding": "x" * 40_000}
+    budget = sum(len(payload) for payload in encode("f" * 32, 0, big) or []) + 10
+
+    async def scenario() -> None:
+        options = {"outbox_bytes": budget}
+        async with replica(conninfo, **options) as (a, _), replica(conninfo) as (b, _):
+            with b.subscribe() as on_b:
+                # In one go on the loop: the second big message finds the first still queued.
+                a.publish(big)
+                a.publish(big | {"n": 2})
+                assert await until_type(on_b, "big") == [big]
+                a.publish({"type": "after"})
+                assert await until_type(on_b, "after") == [{"type": "after"}]
+
+    run(scenario)
+    assert f"or {budget} bytes already queued" in logs.text
 
 
 @needs_postgres
@@ -215,8 +275,11 @@ def test_the_listener_reconnects_after_its_connection_dies(
             await asyncio.to_thread(
                 admin_execute, conninfo, "SELECT pg_terminate_backend(%s)", killed
             )
-            while fan_b.listener_pid == killed or not fan_b.listening.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(
+                wait_until,
+                lambda: fan_b.listener_pid != killed and fan_b.listening.is_set(),
+                "the listener is back on a new connection",
+            )
             with b.subscribe() as on_b:
                 a.publish({"type": "after-reconnect"})
                 assert await until_type(on_b, "after-reconnect") == [{"type": "after-reconnect"}]
@@ -244,27 +307,28 @@ def test_the_sender_reconnects_after_its_connection_dies(conninfo: str) -> None:
     run(scenario)
 
 
-def _prism_connections(conninfo: str) -> int:
-    database = make_url(conninfo).database
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-            (database, live_pg.APPLICATION_NAME),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @needs_postgres
-def test_stopping_closes_both_connections(conninfo: str) -> None:
+def test_stopping_closes_both_connections(conninfo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[PgFanout, psycopg.AsyncConnection[tuple[object, ...]]]] = []
+    connect = PgFanout._connect
+
+    async def recording(self: PgFanout) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        conn = await connect(self)
+        opened.append((self, conn))
+        return conn
+
+    monkeypatch.setattr(PgFanout, "_connect", recording)
+
     async def scenario() -> None:
-        async with replica(conninfo) as (a, _):
-            a.publish({"type": "opens-the-sender"})
-            while await asyncio.to_thread(_prism_connections, conninfo) < 2:
-                await asyncio.sleep(0.02)
-        # A backend leaves pg_stat_activity shortly after its client closed the connection.
-        while await asyncio.to_thread(_prism_connections, conninfo):
-            await asyncio.sleep(0.02)
+        async with replica(conninfo) as (b, _):
+            with b.subscribe() as on_b:
+                async with replica(conninfo) as (a, fan_a):
+                    a.publish({"type": "opens-the-sender"})
+                    await until_type(on_b, "opens-the-sender")  # A's sender is connected
+                    mine = [conn for owner, conn in opened if owner is fan_a]
+                    assert len(mine) == 2 and not any(conn.closed for conn in mine)
+                assert all(conn.closed for conn in mine)
+                assert not fan_a.listening.is_set()
 
     run(scenario)
 

@@ -4,15 +4,17 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from app import migrations
+from app import migrations, read_cache
 from app.db import create_db_engine, parse_database_url
 from app.read_cache import ReadCache, TableRevisions
 from tests.support.agent_rows import add_agent, add_events
+from tests.support.waits import WAIT
 
 
 @pytest.fixture
@@ -81,6 +83,11 @@ def test_the_revision_moves_only_once_the_transaction_is_over(
     assert revisions.current("agent") == 1
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 def _get(cache: ReadCache, key: str, render: Callable[[], bytes]) -> bytes:
     """One request's lookup, on an event loop of its own (the route awaits it)."""
     return asyncio.run(cache.get(key, "agent", render))
@@ -99,22 +106,27 @@ def test_a_cached_answer_is_served_until_its_table_is_written(
     assert render.calls == 2
 
 
-def test_an_answer_is_rendered_again_once_its_ttl_passes(revisions: TableRevisions) -> None:
-    cache = ReadCache(revisions, ttl_seconds=0.05)
+def test_an_answer_is_rendered_again_once_its_ttl_passes(
+    revisions: TableRevisions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache's own clock, moved by hand: however slow the machine, no TTL runs out unasked.
+    now = [1000.0]
+    monkeypatch.setattr(read_cache, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    cache = ReadCache(revisions, ttl_seconds=5)
 
     async def scenario() -> list[bytes]:
         render = Renders()
         first = await cache.get("k", "agent", render)
-        await asyncio.sleep(0.1)
+        now[0] += 4.9
+        fresh = await cache.get("k", "agent", render)
+        now[0] += 0.2
         # Expired: this request still gets the previous answer while the next one renders.
         during = await cache.get("k", "agent", render)
-        await asyncio.sleep(0.02)
-        while cache.cached("k") == first:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(_until(lambda: cache.cached("k") != first), WAIT)
         after = await cache.get("k", "agent", render)
-        return [first, during, after]
+        return [first, fresh, during, after]
 
-    assert asyncio.run(scenario()) == [b"render 1", b"render 1", b"render 2"]
+    assert asyncio.run(scenario()) == [b"render 1", b"render 1", b"render 1", b"render 2"]
 
 
 def test_a_ttl_of_zero_renders_every_time(revisions: TableRevisions) -> None:
@@ -133,14 +145,19 @@ def test_requests_missing_together_render_once(revisions: TableRevisions) -> Non
     release = threading.Event()
     calls: list[int] = []
 
+    started = threading.Event()
+
     def slow_render() -> bytes:
         calls.append(1)
-        release.wait(10)
+        started.set()
+        assert release.wait(WAIT)
         return b"body"
 
     async def scenario() -> list[bytes]:
         waiting = [asyncio.ensure_future(cache.get("k", "agent", slow_render)) for _ in range(8)]
-        await asyncio.sleep(0.05)
+        # The render's thread starts after all eight requests have looked the key up.
+        assert await asyncio.to_thread(started.wait, WAIT)
+        assert cache._rendering.in_flight() == 1
         release.set()
         return list(await asyncio.gather(*waiting))
 
@@ -156,16 +173,16 @@ def test_a_request_after_a_write_never_gets_a_render_started_before_it(
 
     def render_before_the_write() -> bytes:
         started.set()
-        release.wait(10)
+        assert release.wait(WAIT)
         return b"before"
 
     async def scenario() -> tuple[bytes, bytes]:
         early = asyncio.ensure_future(cache.get("k", "agent", render_before_the_write))
-        await asyncio.to_thread(started.wait, 10)
+        assert await asyncio.to_thread(started.wait, WAIT)
         with Session(engine) as session:
             add_agent(session, "agent-1")
         late = asyncio.ensure_future(cache.get("k", "agent", lambda: b"after"))
-        done, _ = await asyncio.wait({late}, timeout=10)
+        done, _ = await asyncio.wait({late}, timeout=WAIT)
         release.set()
         # Answered while the render that began before the write was still running.
         assert late in done

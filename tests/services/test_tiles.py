@@ -126,10 +126,13 @@ def test_derived_rates_follow_the_contract() -> None:
     assert stale_rate(12, 1) == pytest.approx(1 / 13)
     assert baseline_hashrate(0, 900) == 900  # a zero 1-minute rate falls back to 15 minutes
     assert baseline_hashrate(1200, 900) == 1200
-    assert baseline_hashrate(0, None) == 0
+    assert baseline_hashrate(0, None) is None  # a 1-minute 0 alone is no baseline
+    assert baseline_hashrate(0, 0) == 0
+    assert baseline_hashrate(None, 900) == 900
     assert baseline_hashrate(None, None) is None
     assert effective_hashrate(1000, None, 0.1) == pytest.approx(900)
     assert effective_hashrate(None, None, 0.1) is None
+    assert effective_hashrate(0, None, 0.0) is None
 
 
 def _sample(**values: object) -> MinerSampleOut:
@@ -201,10 +204,15 @@ def test_tiles_come_in_order_with_every_value_helper_and_intent() -> None:
 def test_a_sample_without_figures_shows_dashes() -> None:
     tiles = {tile.id: tile for tile in build_tiles(_sample(), NOW)}
     assert tiles["effective-hashrate"].value == "—"
-    assert tiles["effective-hashrate"].helper == "reported —"
+    assert tiles["effective-hashrate"].helper is None
     assert (tiles["temperature"].value, tiles["temperature"].intent) == ("—", None)
     assert (tiles["last-share"].value, tiles["last-share"].helper) == ("—", None)
     assert tiles["stale-rate"].value == "0.00%"
+
+
+def test_a_zero_1_minute_rate_alone_has_no_baseline_helper() -> None:
+    tiles = build_tiles(_sample(hashrate_1m=0.0), NOW)
+    assert (tiles[0].value, tiles[0].helper) == ("—", None)
 
 
 def test_the_baseline_helper_falls_back_to_the_15_minute_rate() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401
 from app.models import metadata
+from tests.support.waits import WAIT
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -28,7 +29,8 @@ def require_postgres() -> str:
     """The admin URL of a reachable server; skips loudly, or fails when CI=true."""
     url = pg_admin_url()
     try:
-        with psycopg.connect(_libpq(url), connect_timeout=3):
+        # A server that is not running refuses at once; a busy one may take a while to answer.
+        with psycopg.connect(_libpq(url), connect_timeout=int(WAIT)):
             pass
     except psycopg.Error as exc:
         reason = f"PostgreSQL not reachable at {make_url(url).render_as_string()}: {exc}"

@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_TOKEN
+from tests.support.signin import post_login
 
 
 def sign_in(client: TestClient, token: str) -> TestClient:
-    response = client.post("/login", data={"token": token}, follow_redirects=False)
+    response = post_login(client, token)
     assert response.status_code == 303, response.text
     return client
 

@@ -10,9 +10,12 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.maindb import MainDatabase, create_main_database
 from tests.support.maindb_fixtures import MainTarget, main_database
+from tests.support.waits import WAIT_MS
 
 
 def open_main(url: str, **settings_overrides: Any) -> MainDatabase:
+    """The main database at `url`, with a generous deadline unless the test sets one."""
+    settings_overrides.setdefault("main_db_timeout_ms", WAIT_MS)
     settings = Settings(main_db_url=url, _env_file=None, **settings_overrides)
     main_db = create_main_database(settings)
     assert main_db is not None

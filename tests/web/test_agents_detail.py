@@ -1,15 +1,22 @@
 """One agent's page: facts, status history, infinite-scroll events, memory chart, runbooks, 404."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from html import unescape
+from pathlib import Path
+from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange, Runbook
 from app.timeutil import utcnow
+from tests.support.maindb_fixtures import HIDDEN, T0, main_database, make_table_slow
 from tests.web.conftest import HX
+from tests.web.cross_support import open_main, opened_main, serving
 
 MORE = {**HX, "HX-Target": "events-more"}
 
@@ -142,7 +149,7 @@ def test_the_load_more_partial_returns_the_next_events_and_the_next_cursor(
     assert second_url is not None
     second = web_client.get(second_url, headers=MORE)
     assert second.status_code == 200
-    assert second.text.lstrip().startswith("<li>")
+    assert second.text.lstrip().startswith('<li class="timeline-event"')
     assert "<title>" not in second.text and "<html" not in second.text
     assert _messages(second.text) == [f"event number {index:03}" for index in range(20, 40)]
     third_url = _load_more_url(second.text)
@@ -162,7 +169,7 @@ def test_the_load_more_link_without_javascript_is_a_full_page(
     assert url is not None
     page = web_client.get(url)
     assert page.text.startswith("<!doctype html>")
-    assert "<h1>Events of Postgres Watcher</h1>" in page.text
+    assert "<h1>Timeline of Postgres Watcher</h1>" in page.text
     assert _messages(page.text) == [f"event number {index:03}" for index in range(20, 25)]
     assert 'href="/agents/db-1">Back to the agent</a>' in page.text
     assert "HX-Request" in page.headers["Vary"]
@@ -174,7 +181,7 @@ def test_events_of_other_agents_stay_out(web_client: TestClient, db_session: Ses
     _events(db_session, "other", 3)
     page = web_client.get("/agents/db-1").text
     assert _messages(page) == []
-    assert "No events recorded." in page
+    assert "Nothing recorded yet." in page
 
 
 def test_a_broken_events_cursor_gets_an_html_error(
@@ -294,3 +301,197 @@ def test_a_read_only_session_sees_the_agent_page(
     assert response.status_code == 200
     assert _messages(response.text) == ["event number 000", "event number 001"]
     assert response.text.count('method="post"') == 1  # signing out only
+
+
+# The seeded main database has agent slug "agent-1" with five agent_logs at T0 + 1..5 min
+# ("boot", "working", "slow disk", "crash", "recovered") and two logs of another agent.
+
+
+@contextmanager
+def _main_serving(app: FastAPI, directory: Path, **variant: Any) -> Iterator[None]:
+    with opened_main(directory, **variant) as (_, main_db), serving(app, main_db):
+        yield
+
+
+def _rows(html: str) -> list[tuple[str, str]]:
+    """(source, text) of each timeline row, in page order; text without tags or spaces."""
+    rows = re.findall(r'<li class="timeline-(\w+)" data-source="\w+">(.*?)</li>', html, re.S)
+    return [(source, " ".join(re.sub(r"<[^>]+>", " ", body).split())) for source, body in rows]
+
+
+def _agent_one(db_session: Session) -> None:
+    """Console agent-1 with two events and a status change around the main logs' times."""
+    _agent(db_session, id="agent-1", name="Ops Agent 1")
+    db_session.add_all(
+        [
+            AgentEvent(
+                id="late",
+                agent_id="agent-1",
+                kind="warn",
+                at=T0 + timedelta(minutes=4.5),
+                message="console late",
+            ),
+            AgentEvent(
+                id="early",
+                agent_id="agent-1",
+                kind="started",
+                at=T0 + timedelta(minutes=0.5),
+                message="console early",
+            ),
+            AgentStatusChange(
+                agent_id="agent-1",
+                from_status="online",
+                to_status="degraded",
+                at=T0 + timedelta(minutes=2.5),
+            ),
+        ]
+    )
+    db_session.commit()
+
+
+def test_main_agent_logs_are_merged_into_the_timeline_by_source(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent_one(db_session)
+    with _main_serving(app, tmp_path):
+        page = web_client.get("/agents/agent-1")
+    assert page.status_code == 200
+    rows = _rows(page.text)
+    assert [source for source, _ in rows] == [
+        "log",
+        "event",
+        "log",
+        "log",
+        "status",
+        "log",
+        "log",
+        "event",
+    ]
+    texts = [text for _, text in rows]
+    assert texts[0].endswith("Main log info recovered")
+    assert "Event Warn console late" in texts[1]
+    assert "Main log error crash" in texts[2] and '{"code": 500}' in unescape(texts[2])
+    assert "Status Degraded changed from Online" in texts[4]
+    assert "Main log info boot" in texts[6]
+    assert "Event Started console early" in texts[7]
+    assert "agent two" not in page.text  # the other main agent's logs stay out
+    assert 'id="timeline-logs-note"' not in page.text
+    for secret in HIDDEN:
+        assert secret not in page.text
+
+
+def test_the_merged_timeline_pages_neither_skip_nor_repeat(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent(db_session, id="agent-1", name="Ops Agent 1")
+    # 25 console events every 20 s from T0: the five main logs fall between them.
+    db_session.add_all(
+        AgentEvent(
+            id=f"e{index:02}",
+            agent_id="agent-1",
+            kind="heartbeat",
+            at=T0 + timedelta(seconds=20 * index),
+            message=f"event number {index:03}",
+        )
+        for index in range(25)
+    )
+    db_session.commit()
+    with _main_serving(app, tmp_path):
+        first = web_client.get("/agents/agent-1").text
+        rows = _rows(first)
+        url = _load_more_url(first)
+        for _ in range(5):  # 30 entries are two pages; a cursor going round fails below
+            if url is None:
+                break
+            fragment = web_client.get(url, headers=MORE).text
+            rows += _rows(fragment)
+            url = _load_more_url(fragment)
+        assert url is None
+    assert len(_rows(first)) == 20
+    events = [text.rsplit(" ", 1)[-1] for source, text in rows if source == "event"]
+    logs = [text for source, text in rows if source == "log"]
+    assert events == [f"{index:03}" for index in reversed(range(25))]
+    seeded = ["info recovered", "error crash", "warn slow disk", "info working", "info boot"]
+    assert len(logs) == len(seeded)
+    for text, wanted in zip(logs, seeded, strict=True):
+        assert f"Main log {wanted}" in text
+    assert len(rows) == 30
+    # Newest first across both sources. The log at T0 + 5 min has event 15's time: on equal
+    # times console events come first.
+    flat = [text for _, text in rows]
+    recovered = next(i for i, text in enumerate(flat) if text.endswith("recovered"))
+    assert flat[recovered - 1].endswith("event number 015")
+    assert flat[recovered + 1].endswith("event number 014")
+
+
+def test_without_a_main_db_the_timeline_shows_console_entries_and_a_note(
+    web_client: TestClient, db_session: Session, app: FastAPI
+) -> None:
+    _agent_one(db_session)
+    with serving(app, None):
+        page = web_client.get("/agents/agent-1").text
+    assert [source for source, _ in _rows(page)] == ["event", "status", "event"]
+    assert "<strong>Main API logs unavailable:</strong> PRISM_MAIN_DB_URL is not configured" in page
+
+
+def test_a_main_db_without_agent_logs_is_a_note_on_the_timeline(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent_one(db_session)
+    with _main_serving(app, tmp_path, omit=frozenset({"agent_logs"})):
+        response = web_client.get("/agents/agent-1")
+    assert response.status_code == 200
+    assert [source for source, _ in _rows(response.text)] == ["event", "status", "event"]
+    assert "table agent_logs not found in the main database" in response.text
+
+
+def test_a_slow_main_db_costs_the_timeline_its_logs_only(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent_one(db_session)
+    with main_database("sqlite", tmp_path) as target:
+        make_table_slow(target, "agent_logs")
+        # The short deadline is the slow read's only: the page reads the main database once
+        # (the timeline's logs), and everything else comes from the console database, which
+        # no main-database deadline bounds. Missing the deadline is certain (the slow view
+        # runs far longer), and a busy machine can only make it come sooner.
+        main_db = open_main(target.url, main_db_timeout_ms=300)
+        try:
+            with serving(app, main_db):
+                response = web_client.get("/agents/agent-1")
+        finally:
+            main_db.dispose()
+    assert response.status_code == 200
+    assert [source for source, _ in _rows(response.text)] == ["event", "status", "event"]
+    assert "did not answer within 300 ms" in response.text
+    assert 'id="agent-facts"' in response.text  # the rest of the page is there
+
+
+def test_an_agent_the_main_db_does_not_know_gets_console_entries_only(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent(db_session)
+    _events(db_session, "db-1", 2)
+    with _main_serving(app, tmp_path):
+        page = web_client.get("/agents/db-1").text
+    assert [source for source, _ in _rows(page)] == ["event", "event"]
+    assert "No main API agent has this id or slug" in page
+
+
+def test_a_scroll_page_notes_main_logs_that_became_unreachable(
+    web_client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    _agent(db_session, id="agent-1", name="Ops Agent 1")
+    _events(db_session, "agent-1", 30)
+    with _main_serving(app, tmp_path):
+        url = _load_more_url(web_client.get("/agents/agent-1").text)
+    assert url is not None
+    unreachable = open_main(f"sqlite:///{tmp_path / 'gone' / 'main.db'}")
+    try:
+        with serving(app, unreachable):
+            fragment = web_client.get(url, headers=MORE).text
+    finally:
+        unreachable.dispose()
+    assert fragment.lstrip().startswith('<li class="empty"><strong>Main API logs unavailable')
+    assert "cannot connect to the main database" in fragment
+    assert _messages(fragment) == [f"event number {index:03}" for index in range(20, 30)]

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 from app.models import Runbook, RunbookRun
 from tests.conftest import ADMIN_TOKEN
 from tests.support.fake_gateway import FakeGateway, running_fake_gateway
+from tests.support.waits import WAIT
 from tests.web.conftest import sign_in
 
 SCHEMA = {
@@ -187,7 +188,7 @@ def gateway_client(
     make_client: Callable[..., TestClient], db_session: Session, gateway: FakeGateway
 ) -> TestClient:
     """A signed-in browser on an app whose PRISM_GATEWAY_URL is the fake gateway."""
-    client = make_client(gateway_url=gateway.url, gateway_timeout=2)
+    client = make_client(gateway_url=gateway.url, gateway_timeout=WAIT)
     client.headers.clear()  # a browser: the session cookie only
     db_session.add(
         Runbook(id="runbook-1", title="Restart", inputs_schema=SCHEMA, linked_workflow="wf.one")

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from app.models import inputs_schema
 from app.web.schema_form import (
     MAX_IDEMPOTENCY_KEY,
     FormField,
@@ -304,3 +305,21 @@ def test_a_property_named_like_a_form_control_does_not_clash() -> None:
     )
     assert submission.data == {"idempotency_key": "inner"}
     assert submission.idempotency_key == "outer"
+
+
+def test_a_lone_surrogate_in_a_json_field_is_an_error_on_that_field() -> None:
+    # The textarea's text is JSON: "\ud800" would decode to a string no page could show.
+    submission = parse_submission(SCHEMA, {**VALID, "input.options": '{"level": ["\\ud800"]}'})
+    assert not submission.ok
+    assert submission.errors["options"].startswith("String must not contain a lone surrogate")
+    assert submission.errors["options"].endswith("(at /level/0)")
+    assert "options" not in submission.data
+
+
+def test_validation_over_its_deadline_is_a_form_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter(range(0, 10**6, 10))  # every reading of the clock is ten seconds later
+    monkeypatch.setattr(inputs_schema, "clock", lambda: float(next(ticks)))
+    submission = parse_submission(SCHEMA, VALID)
+    assert not submission.ok
+    assert submission.errors == {}
+    assert submission.form_errors[0].startswith("validation against inputsSchema took longer")

@@ -79,7 +79,7 @@ def test_add_creates_a_key_and_redirects_to_the_saved_row(
     ("key", "value", "field", "message"),
     [
         ("", "x", "key", "Enter a key."),
-        ("has space", "x", "key", "letters, digits, dot, underscore or hyphen"),
+        ("has space", "x", "key", "no whitespace, control characters"),
         ("k" * 129, "x", "key", "1 to 128 characters"),
         ("_internal", "x", "key", "reserved for the service"),
         ("theme", "x", "key", "exists already"),

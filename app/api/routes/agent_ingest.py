@@ -5,11 +5,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response, status
 from pydantic import Discriminator, Tag
 
-from app.api.deps import BroadcasterDep, IngestPrincipal, MetricsDep, SessionDep, SettingsDep
+from app.api.deps import (
+    AuthFirstRoute,
+    IngestPrincipal,
+    MetricsDep,
+    PublisherDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.api.responses import errors
-from app.live import Broadcaster
+from app.live import Publisher
 from app.models.agent import (
     MAX_EVENTS_PER_REQUEST,
+    AgentId,
     AgentPublic,
     EventBatch,
     EventIn,
@@ -21,10 +29,10 @@ from app.services import events as event_service
 from app.services.agents import StatusOutcome
 from app.timeutil import utcnow
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], route_class=AuthFirstRoute)
 
 
-def publish_status(broadcaster: Broadcaster, outcome: StatusOutcome) -> None:
+def publish_status(broadcaster: Publisher, outcome: StatusOutcome) -> None:
     """Tell the ops stream when the status an operator sees has changed."""
     if outcome.shown_status_changed:
         broadcaster.publish(
@@ -63,12 +71,12 @@ EventsBody = Annotated[
     "recorded in the status history.",
 )
 def heartbeat(
-    agent_id: str,
+    agent_id: AgentId,
     response: Response,
     _: IngestPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
     metrics: MetricsDep,
     body: Annotated[Heartbeat | None, Body(description="May be left out entirely.")] = None,
 ) -> AgentPublic:
@@ -97,12 +105,12 @@ def heartbeat(
     summary="Record one event or a batch of events of an agent",
 )
 def ingest_events(
-    agent_id: str,
+    agent_id: AgentId,
     body: EventsBody,
     _: IngestPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> EventsAccepted:
     is_batch = isinstance(body, EventBatch)

@@ -10,8 +10,9 @@ from sqlmodel import Session
 
 from app.api.deps import (
     AdminPrincipal,
-    BroadcasterDep,
+    AuthFirstRoute,
     EngineDep,
+    PublisherDep,
     ReadCacheDep,
     ReadPrincipal,
     SessionDep,
@@ -25,6 +26,7 @@ from app.api.routes.events import EventFiltersDep
 from app.models.agent import (
     AgentCreate,
     AgentDetail,
+    AgentId,
     AgentMemorySeries,
     AgentPage,
     AgentPublic,
@@ -41,7 +43,7 @@ from app.services import events as event_service
 from app.services.agents import DEFAULT_SORT, AgentQuery
 from app.timeutil import UTCDateTime, utcnow
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], route_class=AuthFirstRoute)
 router.include_router(agent_ingest.router)
 
 StatusFilter = Annotated[
@@ -116,7 +118,7 @@ async def list_agents(
     summary="One agent with its 10 newest events",
 )
 def get_agent(
-    agent_id: str, _: ReadPrincipal, session: SessionDep, settings: SettingsDep
+    agent_id: AgentId, _: ReadPrincipal, session: SessionDep, settings: SettingsDep
 ) -> AgentDetail:
     agent = agent_service.get_agent(session=session, agent_id=agent_id)
     recent = event_service.recent_events(session=session, agent_id=agent_id)
@@ -140,7 +142,7 @@ def create_agent(
     _: AdminPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> AgentPublic:
     now = utcnow()
     outcome = agent_service.create_agent(
@@ -153,11 +155,11 @@ def create_agent(
 
 
 def _update(
-    agent_id: str,
+    agent_id: AgentId,
     body: AgentUpdate,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> AgentPublic:
     now = utcnow()
     outcome = agent_service.update_agent(
@@ -180,12 +182,12 @@ def _update(
     summary="Update an agent (admin); only the fields sent change",
 )
 def update_agent(
-    agent_id: str,
+    agent_id: AgentId,
     body: AgentUpdate,
     _: AdminPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> AgentPublic:
     return _update(agent_id, body, session, settings, broadcaster)
 
@@ -197,12 +199,12 @@ def update_agent(
     summary="Update an agent (admin); same as PATCH: fields left out keep their value",
 )
 def put_agent(
-    agent_id: str,
+    agent_id: AgentId,
     body: AgentUpdate,
     _: AdminPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> AgentPublic:
     return _update(agent_id, body, session, settings, broadcaster)
 
@@ -214,7 +216,7 @@ def put_agent(
     responses=errors(401, 403, 404),
     summary="Delete an agent with its events and status history (admin)",
 )
-def delete_agent(agent_id: str, _: AdminPrincipal, session: SessionDep) -> Response:
+def delete_agent(agent_id: AgentId, _: AdminPrincipal, session: SessionDep) -> Response:
     agent_service.delete_agent(session=session, agent_id=agent_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -226,7 +228,7 @@ def delete_agent(agent_id: str, _: AdminPrincipal, session: SessionDep) -> Respo
     summary="Recorded status changes of an agent, newest first",
 )
 def status_history(
-    agent_id: str, _: ReadPrincipal, session: SessionDep, page: PageDep
+    agent_id: AgentId, _: ReadPrincipal, session: SessionDep, page: PageDep
 ) -> StatusChangePage:
     items, next_cursor = agent_service.status_history(
         session=session, agent_id=agent_id, limit=page.limit or DEFAULT_LIMIT, cursor=page.cursor
@@ -243,7 +245,11 @@ def status_history(
     summary="Events of one agent, newest first",
 )
 def agent_events(
-    agent_id: str, _: ReadPrincipal, session: SessionDep, page: PageDep, filters: EventFiltersDep
+    agent_id: AgentId,
+    _: ReadPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    filters: EventFiltersDep,
 ) -> EventPage:
     rows, next_cursor = event_service.list_agent_events(
         session=session,
@@ -268,7 +274,7 @@ def agent_events(
     "than `points` the raw samples (`bucketSeconds` null). `t` holds unix seconds.",
 )
 def agent_memory(
-    agent_id: str,
+    agent_id: AgentId,
     _: ReadPrincipal,
     session: SessionDep,
     since: Annotated[UTCDateTime | None, Query(description="Start (inclusive).")] = None,

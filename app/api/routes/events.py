@@ -4,6 +4,7 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import WithJsonSchema
 
 from app.api.deps import ReadPrincipal, SessionDep
 from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
@@ -15,12 +16,17 @@ from app.timeutil import UTCDateTime
 
 router = APIRouter(tags=["events"])
 
+# A comma list of kinds, blank parts and spaces skipped: what parse_kinds() accepts (and
+# refuses with a message naming the kinds), stated in the schema so a conforming client is
+# never refused. Unambiguous, so it cannot backtrack: spaces, then maybe a kind and spaces.
+_KIND_PART = r" *(?:(?:" + "|".join(EVENT_KINDS) + r") *)?"
+_KIND_LIST = rf"^{_KIND_PART}(?:,{_KIND_PART})*$"
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
 
 
 async def event_filters(
     kind: Annotated[
-        list[str] | None,
+        list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _KIND_LIST})]] | None,
         Query(
             description=f"Event kinds ({', '.join(EVENT_KINDS)}); repeat the parameter "
             "or give a comma list."

@@ -4,19 +4,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from app.api.deps import AdminPrincipal, BroadcasterDep, ReadPrincipal, SessionDep
+from app.api.deps import AdminPrincipal, AuthFirstRoute, PublisherDep, ReadPrincipal, SessionDep
 from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
 from app.api.responses import errors
-from app.live import Broadcaster
+from app.live import Publisher
 from app.models.metric import MetricCreate, MetricEnvelope, MetricPage, MetricTile, MetricUpdate
+from app.models.validators import SafeId
 from app.services import dashboard_metrics
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=AuthFirstRoute)
 
-MetricId = Annotated[str, Path(max_length=128, description="The tile's metric id.")]
+MetricId = Annotated[SafeId, Path(description="The tile's metric id.")]
 
 
-def _announce(broadcaster: Broadcaster, metric_id: str) -> None:
+def _announce(broadcaster: Publisher, metric_id: str) -> None:
     # The ops stream's compatible message (SPEC appendix A): dashboards refetch the tile.
     broadcaster.publish({"type": "metric_update", "data": {"metricId": metric_id}})
 
@@ -45,7 +46,7 @@ def list_metrics(_principal: ReadPrincipal, session: SessionDep, page: PageDep) 
     summary="Create a metric tile",
 )
 def create_metric(
-    body: MetricCreate, _principal: AdminPrincipal, session: SessionDep, broadcaster: BroadcasterDep
+    body: MetricCreate, _principal: AdminPrincipal, session: SessionDep, broadcaster: PublisherDep
 ) -> MetricEnvelope:
     metric = dashboard_metrics.create_metric(session=session, data=body)
     _announce(broadcaster, metric.metric_id)
@@ -76,7 +77,7 @@ def update_metric(
     body: MetricUpdate,
     _principal: AdminPrincipal,
     session: SessionDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> MetricEnvelope:
     metric = dashboard_metrics.update_metric(session=session, metric_id=metric_id, data=body)
     _announce(broadcaster, metric.metric_id)
@@ -94,7 +95,7 @@ def delete_metric(
     metric_id: MetricId,
     _principal: AdminPrincipal,
     session: SessionDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
 ) -> None:
     dashboard_metrics.delete_metric(session=session, metric_id=metric_id)
     _announce(broadcaster, metric_id)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, status
 from sqlmodel import Session
 
 from app.api.deps import (
-    BroadcasterDep,
+    AuthFirstRoute,
     IngestPrincipal,
     MetricsDep,
+    PublisherDep,
     ReadPrincipal,
     SessionDep,
     SettingsDep,
@@ -19,7 +20,7 @@ from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
 from app.api.responses import errors
 from app.config import Settings
 from app.errors import PayloadTooLargeError
-from app.live import Broadcaster
+from app.live import Publisher
 from app.models.miner import (
     BatchAccepted,
     BridgeEventIn,
@@ -31,19 +32,27 @@ from app.models.miner import (
     MinerSeries,
     MinerTiles,
 )
+from app.models.validators import SafeId
 from app.services import downsampling, miner_queries, series
 from app.services.clock_skew import check_not_future
 from app.services.miners import live_messages, record_samples
 from app.telemetry import Metrics
 from app.timeutil import UTCDateTime, utcnow
 
-router = APIRouter(tags=["miners"])
+# A JSON body without Content-Type is read as JSON, as the earlier service read it (its
+# miners and bridge send none; appendix A). No cookie-authenticated write is possible
+# without the X-CSRF-Token header, so this opens no cross-site form posts.
+router = APIRouter(tags=["miners"], route_class=AuthFirstRoute, strict_content_type=False)
 
 DEFAULT_TILES_MINER = "xmrig"
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
 
 MinerFilter = Annotated[
-    str | None, Query(max_length=128, description="Only this miner (unknown: an empty list).")
+    str | None,
+    Query(
+        max_length=128,
+        description="Only this miner (empty: every miner, as before; unknown: an empty list).",
+    ),
 ]
 TilesMiner = Annotated[str, Query(max_length=128, description="The miner shown.")]
 # Every ingest can also answer these: a body that is not JSON, over PRISM_MAX_BODY_BYTES or
@@ -64,7 +73,7 @@ def _refuse_future(
 def _ingest(
     rows: Sequence[Mapping[str, Any]],
     session: Session,
-    broadcaster: Broadcaster,
+    broadcaster: Publisher,
     metrics: Metrics,
 ) -> int:
     """Store the rows (all or nothing), count them, then tell the live stream."""
@@ -93,7 +102,7 @@ def ingest_sample(
     _: IngestPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
     now = utcnow()
@@ -118,7 +127,7 @@ def ingest_samples(
     _: IngestPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> BatchAccepted:
     limit = settings.max_batch_samples
@@ -158,7 +167,7 @@ def bridge_event(
     _: IngestPrincipal,
     session: SessionDep,
     settings: SettingsDep,
-    broadcaster: BroadcasterDep,
+    broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
     now = utcnow()
@@ -174,7 +183,8 @@ def bridge_event(
     summary="The newest sample of every miner, by miner_id",
 )
 def latest(_: ReadPrincipal, session: SessionDep, miner_id: MinerFilter = None) -> LatestSamples:
-    samples = miner_queries.latest_samples(session=session, miner_id=miner_id)
+    # `?miner_id=` (empty) meant no filter to the earlier service's clients (appendix A).
+    samples = miner_queries.latest_samples(session=session, miner_id=miner_id or None)
     return LatestSamples(samples=samples, generated_at=utcnow())
 
 
@@ -241,7 +251,7 @@ def list_miners(
     "not before until.",
 )
 def miner_series(
-    miner_id: str,
+    miner_id: SafeId,
     _: ReadPrincipal,
     session: SessionDep,
     since: Annotated[

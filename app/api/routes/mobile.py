@@ -1,6 +1,6 @@
 """The mobile dashboard (compatible §5.1 shape)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.deps import ReadPrincipal, SessionDep, SettingsDep
 from app.api.responses import errors
@@ -18,11 +18,13 @@ router = APIRouter(tags=["mobile"])
     summary="Fleet summary, metric tiles and shortcuts for the mobile app",
 )
 def mobile_dashboard(
-    _principal: ReadPrincipal, session: SessionDep, settings: SettingsDep
+    request: Request, _principal: ReadPrincipal, session: SessionDep, settings: SettingsDep
 ) -> MobileDashboard:
+    # A phone cannot open "/runbooks": shortcuts are absolute, under PRISM_PUBLIC_URL or
+    # else the address this request came to.
     return mobile.dashboard(
         session=session,
         now=utcnow(),
         offline_after=settings.agent_offline_after,
-        public_url=settings.public_url,
+        base_url=settings.public_url or str(request.base_url),
     )

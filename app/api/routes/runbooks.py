@@ -4,9 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from app.api.deps import AdminPrincipal, ReadPrincipal, RequestIdDep, SessionDep, SettingsDep
+from app.api.deps import (
+    AdminPrincipal,
+    AuthFirstRoute,
+    ReadPrincipal,
+    RequestIdDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
 from app.api.responses import errors
+from app.errors import NotFoundError
 from app.models.runbook import (
     ExecuteRequest,
     ExecuteResponse,
@@ -18,12 +26,13 @@ from app.models.runbook import (
     RunPage,
     RunPublic,
 )
+from app.models.validators import SafeId
 from app.services import runbooks, runs
 from app.services.gateway import WorkflowGateway
 
-router = APIRouter(tags=["runbooks"])
+router = APIRouter(tags=["runbooks"], route_class=AuthFirstRoute, strict_content_type=False)
 
-RunbookId = Annotated[str, Path(max_length=128, description="The runbook's id.")]
+RunbookId = Annotated[SafeId, Path(description="The runbook's id.")]
 
 
 def get_gateway(settings: SettingsDep) -> WorkflowGateway | None:
@@ -146,7 +155,7 @@ def execute_runbook(
         requested_by=principal.name,
         gateway=gateway,
     )
-    return ExecuteResponse(run_id=run.id, accepted=run.accepted)
+    return ExecuteResponse(run_id=runs.public_run_id(run), accepted=run.accepted)
 
 
 @router.get(
@@ -156,12 +165,46 @@ def execute_runbook(
     summary="A runbook's runs, newest first",
 )
 def list_runs(
-    runbook_id: RunbookId, _principal: ReadPrincipal, session: SessionDep, page: PageDep
+    runbook_id: RunbookId,
+    _principal: ReadPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    run_id: Annotated[
+        str | None,
+        Query(
+            alias="runId",
+            max_length=200,
+            description="Only the run with this id: the console's or the gateway's.",
+        ),
+    ] = None,
 ) -> RunPage:
     rows, last = runs.list_runs(
-        session=session, runbook_id=runbook_id, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
+        session=session,
+        runbook_id=runbook_id,
+        limit=page.limit or DEFAULT_LIMIT,
+        after=page.cursor,
+        run_id=run_id,
     )
     return RunPage(
         items=[RunPublic.model_validate(row) for row in rows],
         next_cursor=encode_cursor(last) if last else None,
     )
+
+
+@router.get(
+    "/api/runbooks/{runbook_id}/runs/{run_id}",
+    response_model=RunPublic,
+    responses=errors(401, 403, 404),
+    summary="One run, by the id execute answered (the gateway's) or the console's",
+)
+def get_run(
+    runbook_id: RunbookId,
+    run_id: Annotated[str, Path(max_length=200, description="Console or gateway run id.")],
+    _principal: ReadPrincipal,
+    session: SessionDep,
+) -> RunPublic:
+    runbooks.get_runbook(session=session, runbook_id=runbook_id)
+    run = runs.get_run(session=session, runbook_id=runbook_id, run_id=run_id)
+    if run is None:
+        raise NotFoundError(runs.RUN_NOT_FOUND)
+    return RunPublic.model_validate(run)

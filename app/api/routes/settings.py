@@ -4,17 +4,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from app.api.deps import AdminPrincipal, ReadPrincipal, SessionDep
+from app.api.deps import AdminPrincipal, AuthFirstRoute, ReadPrincipal, SessionDep
 from app.api.pagination import DEFAULT_LIMIT, PageDep, encode_cursor
 from app.api.responses import errors
-from app.models.setting import SETTING_KEY_PATTERN, SettingPage, SettingPublic, SettingWrite
+from app.models.setting import (
+    INTERNAL_PREFIX,
+    SettingKey,
+    SettingPage,
+    SettingPublic,
+    SettingWrite,
+)
+from app.models.validators import ID_RULE, SafeId
 from app.services import settings_store
 
-router = APIRouter(tags=["settings"])
+router = APIRouter(tags=["settings"], route_class=AuthFirstRoute)
 
-SettingKey = Annotated[
-    str,
-    Path(pattern=SETTING_KEY_PATTERN, description="1-128 characters of A-Z a-z 0-9 . _ -"),
+# Reading a reserved key is a 404 like any missing key (nothing to probe); writing one is
+# refused by the schema, and so by the path's validation.
+ReadKey = Annotated[SafeId, Path(description=f"The key: {ID_RULE}.")]
+WriteKey = Annotated[
+    SettingKey,
+    Path(description=f"The key: {ID_RULE}; keys starting with '{INTERNAL_PREFIX}' are reserved."),
 ]
 
 
@@ -40,7 +50,7 @@ def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep)
     responses=errors(401, 403, 404),
     summary="One setting",
 )
-def get_setting(key: SettingKey, _principal: ReadPrincipal, session: SessionDep) -> SettingPublic:
+def get_setting(key: ReadKey, _principal: ReadPrincipal, session: SessionDep) -> SettingPublic:
     return SettingPublic.model_validate(settings_store.get_setting(session=session, key=key))
 
 
@@ -51,7 +61,7 @@ def get_setting(key: SettingKey, _principal: ReadPrincipal, session: SessionDep)
     summary="Create or replace a setting",
 )
 def put_setting(
-    key: SettingKey, body: SettingWrite, _principal: AdminPrincipal, session: SessionDep
+    key: WriteKey, body: SettingWrite, _principal: AdminPrincipal, session: SessionDep
 ) -> SettingPublic:
     setting = settings_store.put_setting(session=session, key=key, value=body.value)
     return SettingPublic.model_validate(setting)
@@ -64,5 +74,5 @@ def put_setting(
     responses=errors(401, 403, 404),
     summary="Delete a setting",
 )
-def delete_setting(key: SettingKey, _principal: AdminPrincipal, session: SessionDep) -> None:
+def delete_setting(key: WriteKey, _principal: AdminPrincipal, session: SessionDep) -> None:
     settings_store.delete_setting(session=session, key=key)

@@ -1,8 +1,14 @@
 """The ops stream: every live update of this process as unnamed server-sent events."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.api.deps import BroadcasterDep, ReadPrincipal, SessionDep, SettingsDep
+from app.api.deps import (
+    BroadcasterDep,
+    ReadPrincipal,
+    SessionDep,
+    SettingsDep,
+    credential_recheck,
+)
 from app.api.event_stream import EventStreamResponse
 from app.api.responses import json_errors
 from app.live import Message
@@ -39,10 +45,11 @@ def heartbeat() -> Message:
     status_code=200,
     summary="Live updates (server-sent events, unnamed `data:` messages)",
     description=(
-        "Each message is one JSON object with a `type`: `heartbeat` on connect and after "
-        "every PRISM_STREAM_HEARTBEAT_SECONDS of silence, then `miner.sample`, "
-        "`agent_status`, `agent_event` and `metric_update` as they happen. A client that "
-        "falls PRISM_STREAM_QUEUE_SIZE messages behind is disconnected and should reconnect."
+        "Each message is one JSON object with a `type`: `heartbeat` on connect and every "
+        "PRISM_STREAM_HEARTBEAT_SECONDS, then `miner.sample`, `agent_status`, `agent_event` "
+        "and `metric_update` as they happen. A client that falls PRISM_STREAM_QUEUE_SIZE "
+        "messages behind is disconnected and should reconnect. The stream also ends within "
+        "one heartbeat interval of its token being revoked or its browser session ending."
     ),
     responses={
         200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
@@ -50,16 +57,19 @@ def heartbeat() -> Message:
     },
 )
 def ops_stream(
+    request: Request,
     _principal: ReadPrincipal,
     session: SessionDep,
     broadcaster: BroadcasterDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
     # The token check is done: give its pooled connection back rather than hold it for as
-    # long as the stream stays open (hours, for a wall display).
+    # long as the stream stays open (hours, for a wall display). Each heartbeat checks the
+    # credential again with a connection of its own.
     session.close()
     return EventStreamResponse(
         broadcaster,
         heartbeat=heartbeat,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
+        still_allowed=credential_recheck(request, "read"),
     )

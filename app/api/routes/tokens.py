@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import AdminPrincipal, SessionDep
+from app.api.deps import AdminPrincipal, AuthFirstRoute, SessionDep
 from app.api.responses import errors
 from app.models.token import TokenCreate, TokenCreated, TokenList, TokenPublic
 from app.services import tokens
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=AuthFirstRoute)
 
 TokenId = Annotated[str, Path(max_length=32, description="The token's id (not the secret).")]
 

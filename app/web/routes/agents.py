@@ -1,4 +1,4 @@
-"""Agent pages: the filterable list, one agent's detail, its event pages and status history.
+"""Agent pages: the filterable list, one agent's detail, its timeline pages and status history.
 
 Filters are query parameters, so every view is a URL that works without JavaScript; bad
 values come back as the page with the field named (422), never as a JSON error.
@@ -15,15 +15,16 @@ from fastapi.responses import HTMLResponse
 from app.api.deps import SessionDep, SettingsDep
 from app.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from app.errors import NotFoundError, UnprocessableError
+from app.maindb.agent_timeline import AgentTimelinePage, agent_timeline
+from app.maindb.convert import json_text
+from app.maindb.deps import MainDbDep
 from app.models.agent import AGENT_STATUSES, AgentPublic
 from app.services import agents as agent_service
-from app.services import events as event_service
 from app.services import overview as overview_service
 from app.services.agents import AGENT_SORTS, DEFAULT_SORT, AgentQuery
-from app.services.events import EventQuery
 from app.services.fleet import effective_status
 from app.timeutil import isoformat, utcnow
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -117,7 +118,7 @@ def _sort_headers(view: ListView) -> dict[str, dict[str, Any]]:
 @router.get("/agents", response_class=HTMLResponse)
 def agents_page(
     request: Request,
-    _: WebUser,
+    _: WebRead,
     session: SessionDep,
     settings: SettingsDep,
     q: str = "",
@@ -205,26 +206,35 @@ def _bad_cursor(request: Request, agent_id: str, detail: str) -> HTMLResponse:
     )
 
 
-def _events_page(session: SessionDep, agent_id: str, cursor: str) -> tuple[list[Any], str | None]:
-    rows, next_cursor = event_service.list_events(
+def _timeline_page(
+    session: SessionDep, main_db: MainDbDep, agent_id: str, cursor: str
+) -> tuple[AgentTimelinePage, str | None]:
+    """Events, status changes and main agent_logs merged; the main logs degrade to a note."""
+    page = agent_timeline(
         session=session,
-        query=EventQuery(agent_id=agent_id),
+        main_db=main_db,
+        agent_id=agent_id,
         limit=EVENTS_PER_PAGE,
         cursor=decode_cursor(cursor) if cursor else None,
     )
     next_url = (
-        _agent_url(agent_id, f"/events?cursor={encode_cursor(next_cursor)}")
-        if next_cursor
+        _agent_url(agent_id, f"/events?{urlencode({'cursor': page.next_cursor})}")
+        if page.next_cursor
         else None
     )
-    return rows, next_url
+    return page, next_url
 
 
 @router.get("/agents/{agent_id}", response_class=HTMLResponse)
 def agent_page(
-    agent_id: str, request: Request, _: WebUser, session: SessionDep, settings: SettingsDep
+    agent_id: str,
+    request: Request,
+    _: WebRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    main_db: MainDbDep,
 ) -> HTMLResponse:
-    """One agent: facts, status history, events, memory chart and the runbooks that apply."""
+    """One agent: facts, status history, timeline, memory chart and the runbooks that apply."""
     try:
         agent = agent_service.get_agent(session=session, agent_id=agent_id)
     except NotFoundError:
@@ -234,7 +244,7 @@ def agent_page(
     history, history_cursor = agent_service.status_history(
         session=session, agent_id=agent_id, limit=HISTORY_ON_DETAIL
     )
-    events, events_next = _events_page(session, agent_id, "")
+    timeline, timeline_next = _timeline_page(session, main_db, agent_id, "")
     applicable = overview_service.runbooks_for_agent(session=session, agent=agent)
     return render(
         request,
@@ -252,8 +262,9 @@ def agent_page(
             )
             if history_cursor
             else None,
-            "events": events,
-            "events_next_url": events_next,
+            "timeline": timeline,
+            "timeline_next_url": timeline_next,
+            "json_text": json_text,
             "memory": overview_service.memory_summary(
                 session=session, agent_id=agent.id, since=since
             ),
@@ -268,15 +279,20 @@ def agent_page(
 
 @router.get("/agents/{agent_id}/events", response_class=HTMLResponse)
 def agent_events_page(
-    agent_id: str, request: Request, _: WebUser, session: SessionDep, cursor: str = ""
+    agent_id: str,
+    request: Request,
+    _: WebRead,
+    session: SessionDep,
+    main_db: MainDbDep,
+    cursor: str = "",
 ) -> HTMLResponse:
-    """One page of an agent's events: the infinite-scroll partial, or a page of its own."""
+    """One page of an agent's timeline: the infinite-scroll partial, or a page of its own."""
     try:
         agent = agent_service.get_agent(session=session, agent_id=agent_id)
     except NotFoundError:
         return _not_found(request, agent_id)
     try:
-        events, next_url = _events_page(session, agent_id, cursor)
+        timeline, next_url = _timeline_page(session, main_db, agent_id, cursor)
     except UnprocessableError as exc:
         return _bad_cursor(request, agent_id, exc.detail)
     return render(
@@ -284,11 +300,12 @@ def agent_events_page(
         "pages/agents/events.html",
         {
             "section": "agents",
-            "page_title": f"Events of {agent.name or agent.id}",
+            "page_title": f"Timeline of {agent.name or agent.id}",
             "agent": agent,
             "agent_url": _agent_url(agent.id),
-            "events": events,
-            "events_next_url": next_url,
+            "timeline": timeline,
+            "timeline_next_url": next_url,
+            "json_text": json_text,
             "first_url": _agent_url(agent.id, "/events") if cursor else None,
         },
         partials=EVENT_PARTIALS,
@@ -297,7 +314,7 @@ def agent_events_page(
 
 @router.get("/agents/{agent_id}/history", response_class=HTMLResponse)
 def agent_history_page(
-    agent_id: str, request: Request, _: WebUser, session: SessionDep, cursor: str = ""
+    agent_id: str, request: Request, _: WebRead, session: SessionDep, cursor: str = ""
 ) -> HTMLResponse:
     """An agent's status changes, newest first, a page at a time."""
     try:

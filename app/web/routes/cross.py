@@ -16,7 +16,7 @@ from app.maindb.deps import MainDbDep
 from app.maindb.schemas import ReconciliationRow, ReconciliationView, Unavailable
 from app.maindb.status import main_status
 from app.timeutil import utcnow
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.routes import cross_roadchain, cross_users
 from app.web.routes.cross_common import (
     VIEWS,
@@ -46,7 +46,7 @@ CATEGORY_TABLES: tuple[tuple[str, str, str], ...] = (
 
 
 @router.get("/cross", response_class=HTMLResponse)
-def cross_home(request: Request, _user: WebUser, main_db: MainDbDep) -> HTMLResponse:
+def cross_home(request: Request, _user: WebRead, main_db: MainDbDep) -> HTMLResponse:
     """The views, and whether the main database and each view's tables are there."""
     status = main_status(main_db)
     views = [
@@ -66,7 +66,7 @@ def cross_home(request: Request, _user: WebUser, main_db: MainDbDep) -> HTMLResp
 @router.get("/cross/reconciliation", response_class=HTMLResponse)
 def reconciliation(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     session: SessionDep,
     settings: SettingsDep,
     main_db: MainDbDep,
@@ -143,7 +143,7 @@ def _category_tables(
 @router.get("/cross/tasks", response_class=HTMLResponse)
 def task_list(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     main_db: MainDbDep,
     status: Annotated[str | None, Query(max_length=64)] = None,
     q: Text = None,
@@ -176,7 +176,7 @@ def task_list(
 @router.get("/cross/timeline", response_class=HTMLResponse)
 def timeline_page(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     main_db: MainDbDep,
     source: Literal["event", "commit", ""] = "",
     type: Annotated[str | None, Query(max_length=64)] = None,

@@ -5,7 +5,6 @@ slow or absent main database into `Unavailable(reason)`; a page link whose curso
 longer fits becomes one too, so a panel shows a note and the rest of the page renders.
 """
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from urllib.parse import urlencode
 
 from app.api.pagination import decode_cursor
 from app.errors import UnprocessableError
+from app.maindb.convert import json_text
 from app.maindb.schemas import Unavailable
 from app.timeutil import parse_datetime
 from app.web.templating import relative_age
@@ -65,7 +65,6 @@ VIEWS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ),
 )
 _AMOUNT = re.compile(r"^([+-]?)(\d+)(\.\d+)?$")
-MAX_JSON_SHOWN = 600
 
 
 def read_panel(fetch: Callable[[list[Any] | None], T], cursor: str | None) -> T | Unavailable:
@@ -113,14 +112,6 @@ def moment(value: str | None) -> datetime | None:
 def age(value: str | None) -> str:
     """'5m ago' for an ISO text; '—' when unknown."""
     return relative_age(moment(value))
-
-
-def json_text(value: Any) -> str:
-    """A (redacted) JSON document as compact text, cut when long."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-    return text if len(text) <= MAX_JSON_SHOWN else text[:MAX_JSON_SHOWN] + "…"
 
 
 def safe_link(url: str | None) -> str | None:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from app.maindb import roadchain
 from app.maindb.deps import MainDbDep
 from app.maindb.schemas import Unavailable
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.routes.cross_common import (
     check_window,
     cross_context,
@@ -37,7 +37,7 @@ Short = Annotated[str | None, Query(max_length=64)]
 @router.get("/cross/roadchain", response_class=HTMLResponse)
 def roadchain_page(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     main_db: MainDbDep,
     status: Short = None,
     kind: Short = None,

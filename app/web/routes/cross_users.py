@@ -9,7 +9,7 @@ from app.errors import NotFoundError
 from app.maindb import users
 from app.maindb.deps import MainDbDep
 from app.maindb.schemas import TransactionPage, Unavailable, UserDetail
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.routes.cross_common import cross_context, next_url, read_panel, url_with
 from app.web.templating import render
 
@@ -23,7 +23,7 @@ Cursor = Annotated[str | None, Query(max_length=1000)]
 @router.get("/cross/users", response_class=HTMLResponse)
 def user_list(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     main_db: MainDbDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     role: Annotated[str | None, Query(max_length=64)] = None,
@@ -58,7 +58,7 @@ def user_list(
 @router.get("/cross/users/{user_id}", response_class=HTMLResponse)
 def user_page(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     main_db: MainDbDep,
     user_id: Annotated[str, Path(max_length=128)],
     direction: Literal["", "in", "out", "internal"] = "",

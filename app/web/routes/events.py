@@ -21,7 +21,7 @@ from app.services import events as event_service
 from app.services.agents import AgentQuery
 from app.services.events import EventQuery
 from app.timeutil import isoformat, parse_datetime
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.schema_form import datetime_local
 from app.web.templating import render
 
@@ -35,7 +35,7 @@ PARTIALS = {"events-results": "partials/events/results.html"}
 @router.get("/events", response_class=HTMLResponse)
 def events_page(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     session: SessionDep,
     settings: SettingsDep,
     agent: Annotated[str, Query(max_length=128)] = "",

@@ -22,7 +22,7 @@ from app.models.miner import MinerPublic, MinerState, Tile
 from app.services import miner_queries, miner_summary, mobile
 from app.services.tiles import build_tiles, format_hashrate
 from app.timeutil import isoformat, utcnow
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -75,7 +75,7 @@ def _duration(seconds: int) -> str:
 @router.get("/miners", response_class=HTMLResponse)
 def miners_page(
     request: Request,
-    _: WebUser,
+    _: WebRead,
     session: SessionDep,
     settings: SettingsDep,
     cursor: str | None = None,
@@ -151,7 +151,7 @@ def _chart(
 def miner_page(
     request: Request,
     miner_id: str,
-    _: WebUser,
+    _: WebRead,
     session: SessionDep,
     settings: SettingsDep,
     # Plain strings: a bad value is shown next to the form, not answered with JSON.

@@ -7,7 +7,7 @@ from app.api.deps import SessionDep, SettingsDep
 from app.services import overview as overview_service
 from app.services.tiles import format_hashrate, format_temperature, temperature_intent
 from app.timeutil import utcnow
-from app.web.deps import WebUser
+from app.web.deps import WebRead
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -19,7 +19,7 @@ REFRESH_SECONDS = 15
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(
-    request: Request, _: WebUser, session: SessionDep, settings: SettingsDep
+    request: Request, _: WebRead, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The fleet at a glance; only the live region for HX-Target "overview-live"."""
     now = utcnow()

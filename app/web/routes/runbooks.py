@@ -18,9 +18,10 @@ from app.api.deps import RequestIdDep, SessionDep
 from app.api.pagination import decode_cursor, encode_cursor
 from app.api.routes.runbooks import GatewayDep
 from app.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
+from app.json_input import escape_lone_surrogates
 from app.models import Runbook, RunbookRun
 from app.services import runbooks, runs
-from app.web.deps import WebAdmin, WebUser
+from app.web.deps import WebAdmin, WebRead
 from app.web.schema_form import Submission, form_fields, initial_values, parse_submission
 from app.web.templating import render
 
@@ -52,7 +53,7 @@ FormDep = Annotated[dict[str, str], Depends(submitted_form)]
 @router.get("/runbooks", response_class=HTMLResponse)
 def catalog(
     request: Request,
-    _user: WebUser,
+    _user: WebRead,
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
     tag: Annotated[str, Query(max_length=64)] = "",
@@ -101,9 +102,9 @@ def catalog(
 def detail(
     request: Request,
     runbook_id: RunbookId,
-    _user: WebUser,
+    _user: WebRead,
     session: SessionDep,
-    run: Annotated[str | None, Query(max_length=64)] = None,
+    run: Annotated[str | None, Query(max_length=200)] = None,  # console or gateway run id
     repeat: bool = False,
     runs_cursor: Annotated[str | None, Query(alias="runs", max_length=1000)] = None,
 ) -> HTMLResponse:
@@ -199,7 +200,8 @@ def _detail_context(
         runbooks.check_inputs_schema(runbook.inputs_schema)
     except UnprocessableError as exc:
         schema_problem = exc.detail
-    fields = form_fields(runbook.inputs_schema)
+    schema = escape_lone_surrogates(runbook.inputs_schema)  # stored before they were refused
+    fields = form_fields(schema)
     history: list[RunbookRun] = []
     last: list[Any] | None = None
     runs_error = None
@@ -213,12 +215,18 @@ def _detail_context(
     except UnprocessableError as exc:
         runs_error = exc.detail
     base_url = _runbook_url(runbook.id)
+    # ?run= takes either id: the console's (our redirect) or the gateway's (execute's answer).
+    shown = (
+        runs.get_run(session=session, runbook_id=runbook.id, run_id=shown_run)
+        if shown_run
+        else None
+    )
     return {
         "section": "runbooks",
         "page_title": runbook.title,
         "runbook": runbook,
         "runbook_url": base_url,
-        "schema_json": json.dumps(runbook.inputs_schema, indent=2, ensure_ascii=False),
+        "schema_json": json.dumps(schema, indent=2, ensure_ascii=False),
         "schema_problem": schema_problem,
         "fields": fields,
         "values": initial_values(fields),
@@ -230,12 +238,8 @@ def _detail_context(
         "runs_error": runs_error,
         "runs_next_url": _url(base_url, {"runs": encode_cursor(last)}) if last else None,
         "runs_first_url": base_url if runs_cursor else None,
-        "shown_run_id": shown_run,
-        "shown_run": (
-            runs.get_run(session=session, runbook_id=runbook.id, run_id=shown_run)
-            if shown_run
-            else None
-        ),
+        "shown_run_id": shown.id if shown is not None else shown_run,
+        "shown_run": shown,
         "repeated_key": False,
     }
 

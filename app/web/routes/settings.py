@@ -19,10 +19,11 @@ from app.api.pagination import decode_cursor, encode_cursor
 from app.errors import NotFoundError, UnprocessableError
 from app.models import ApiToken, Setting
 from app.models.setting import INTERNAL_PREFIX, MAX_VALUE_LENGTH, SETTING_KEY_PATTERN
-from app.models.token import SCOPES
+from app.models.validators import ID_RULE
+from app.scopes import SCOPES
 from app.services import settings_store, tokens
 from app.services.tokens import Principal
-from app.web.deps import LoginRequiredError, WebAdmin, WebUser
+from app.web.deps import LoginRequiredError, WebAdmin, WebRead
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +53,7 @@ def key_error(key: str) -> str | None:
     if not key:
         return "Enter a key."
     if not _KEY.match(key):
-        return "Use 1 to 128 characters: letters, digits, dot, underscore or hyphen."
+        return f"Use {ID_RULE}."
     if key.startswith(INTERNAL_PREFIX):
         return f"Keys starting with '{INTERNAL_PREFIX}' are reserved for the service."
     return None
@@ -72,7 +73,7 @@ def normalise_value(value: str) -> str:
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(
     request: Request,
-    principal: WebUser,
+    principal: WebRead,
     session: SessionDep,
     cursor: str | None = None,
     edit: str | None = None,
@@ -189,7 +190,7 @@ def delete_setting(
 
 
 @router.get("/settings/tokens/new", response_model=None)
-def tokens_anchor(_user: WebUser) -> RedirectResponse:
+def tokens_anchor(_user: WebRead) -> RedirectResponse:
     """Where a reloaded or bookmarked token form lands: the tokens section (signed in)."""
     return RedirectResponse("/settings#tokens", status_code=303)
 
