@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 VENDOR := static/vendor
 
-.PHONY: run test check lint format typecheck bench fuzz deps assets system-deps clean
+.PHONY: run test check imports lint format typecheck bench fuzz deps assets system-deps clean
 
 run: deps assets
 	$(BIN)/prism db upgrade
@@ -32,7 +32,10 @@ system-deps:
 		echo "not root or no apt-get: tests needing$$missing will skip (install them by hand)"; \
 	fi
 
-check: deps lint typecheck
+check: deps lint typecheck imports
+
+imports: deps
+	$(BIN)/lint-imports
 
 lint: deps
 	$(BIN)/ruff check .

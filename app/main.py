@@ -18,32 +18,32 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
-from app import __version__, migrations
-from app.allowed_methods import AllowedMethodsMiddleware
-from app.api.docs import install_url_rules
-from app.api.docs import router as docs_router
-from app.api.routes import API_ROUTERS
-from app.config import Settings, get_settings
-from app.db import create_db_engine, parse_database_url
-from app.errors import PrismError, UnavailableError
-from app.json_input import LoneSurrogateMiddleware
-from app.limits import InputLimitsMiddleware
-from app.live import Broadcaster
-from app.live_pg import start_fanout
-from app.logging_setup import configure_logging
+from app import __version__
+from app.auth.deps import LoginRequiredError, login_url
+from app.auth.session import SessionCodec
+from app.core.allowed_methods import AllowedMethodsMiddleware
+from app.core.config import Settings, get_settings
+from app.core.db import create_db_engine, parse_database_url
+from app.core.errors import PrismError, UnavailableError
+from app.core.json_input import LoneSurrogateMiddleware
+from app.core.limits import InputLimitsMiddleware
+from app.core.logging_setup import configure_logging
+from app.core.middleware import ListedOriginsCORSMiddleware, RequestContextMiddleware
+from app.core.paths import STATIC_DIR
+from app.core.read_cache import ReadCache, TableRevisions
+from app.core.single_flight import SharedTasks
+from app.core.telemetry import Metrics
+from app.core.templating import build_environment, is_fragment_request
+from app.live.broadcaster import Broadcaster
+from app.live.pg_fanout import start_fanout
 from app.maindb import create_main_database
-from app.middleware import ListedOriginsCORSMiddleware, RequestContextMiddleware
-from app.paths import STATIC_DIR
-from app.read_cache import ReadCache, TableRevisions
-from app.scheduler import retention_schedule
-from app.services import settings_store
-from app.services.run_metrics import install_run_counter
-from app.services.single_flight import SharedTasks
-from app.telemetry import Metrics
-from app.web.deps import LoginRequiredError, login_url
-from app.web.routes import WEB_ROUTERS
-from app.web.session import SessionCodec
-from app.web.templating import build_environment, is_fragment_request
+from app.ops import migrations
+from app.ops.api.docs import install_url_rules
+from app.ops.api.docs import router as docs_router
+from app.ops.scheduler import retention_schedule
+from app.routers import API_ROUTERS, WEB_ROUTERS
+from app.runbooks.run_metrics import install_run_counter
+from app.settings import service as settings_store
 
 logger = logging.getLogger("prism.app")
 

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.services.miner_derived import SAMPLE_COLUMNS
-from app.services.miners import record_samples
+from app.miners.derived import SAMPLE_COLUMNS
+from app.miners.ingest import record_samples
 from bench.common import (
     AUTH,
     machine,

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from bench.common import migrated_sqlite, print_row, summary, timings_ms
 from tests.support.maindb_fixtures import Dialect, MainTarget, admin_engine, main_database, stamp

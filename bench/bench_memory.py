@@ -14,7 +14,7 @@ from tempfile import TemporaryDirectory
 
 import httpx
 
-from app.timeutil import isoformat
+from app.core.timeutil import isoformat
 from bench.bench_ingest import batch_rows, request_body
 from bench.common import (
     AUTH,

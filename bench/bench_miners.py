@@ -19,10 +19,10 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col
 
+from app.core.downsampling import bucketed, plan_buckets
+from app.core.timeutil import isoformat
+from app.miners.series import SERIES_NAMES, metric_expressions
 from app.models import MinerSample
-from app.services.downsampling import bucketed, plan_buckets
-from app.services.series import SERIES_NAMES, metric_expressions
-from app.timeutil import isoformat
 from bench.common import (
     AUTH,
     machine,

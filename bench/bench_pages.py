@@ -16,12 +16,12 @@ from jinja2 import Environment
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, SQLModel
 
-from app.config import Settings
+from app.core.config import Settings
+from app.core.templating import build_environment
+from app.core.timeutil import utcnow
 from app.main import create_app
+from app.miners.ingest import record_samples
 from app.models import Metric
-from app.services.miners import record_samples
-from app.timeutil import utcnow
-from app.web.templating import build_environment
 from bench.common import machine, migrated_sqlite, print_row, summary, timings_ms
 from tests.support.servers import running_server
 from tests.support.signin import post_login

@@ -26,7 +26,7 @@ from tempfile import TemporaryDirectory
 import httpx
 from sqlmodel import Session
 
-from app.services import tokens
+from app.auth import tokens
 from bench.common import (
     AUTH,
     Server,

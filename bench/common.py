@@ -19,8 +19,8 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from app import migrations
-from app.db import create_db_engine, parse_database_url
+from app.core.db import create_db_engine, parse_database_url
+from app.ops import migrations
 
 
 def machine() -> str:

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlmodel import SQLModel
 
+from app.miners.derived import SAMPLE_COLUMNS
+from app.miners.rollup import rollup_records, write_rollup_records
 from app.models import MINER_SAMPLE_ROLLUP
-from app.services.miner_derived import SAMPLE_COLUMNS
-from app.services.rollup import rollup_records, write_rollup_records
 
 DOMAINS = ("infrastructure", "data", "security", "ops", "finance")
 POOLS = ("pool.example:3333", "backup.example:443")

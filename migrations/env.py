@@ -1,11 +1,11 @@
-"""Alembic environment: the engine comes from app.migrations (or PRISM_API_DB_URL)."""
+"""Alembic environment: the engine comes from app.ops.migrations (or PRISM_API_DB_URL)."""
 
 from alembic import context
 from sqlalchemy import Connection
 
 import app.models  # noqa: F401  (registers every table on the metadata)
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.models import metadata
 
 config = context.config

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.auth import tokens
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.services import fleet_gauges, health, tokens
+from app.ops import fleet_gauges, health, migrations
 from tests.support.db import temporary_pg_database, wipe
 from tests.support.waits import WAIT
 

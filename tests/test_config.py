@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
-from app.errors import ConfigError
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
+from app.core.errors import ConfigError
+from app.core.timeutil import isoformat, parse_datetime
 from app.main import create_app
 from app.models import Runbook
-from app.timeutil import isoformat, parse_datetime
 from tests.conftest import ADMIN_TOKEN
 from tests.support.fake_gateway import running_fake_gateway
 from tests.support.fake_verifier import running_fake_verifier

@@ -18,8 +18,10 @@ from typing import Any, Literal
 from sqlalchemy import select as main_select
 from sqlmodel import Session, col, select
 
-from app.api.pagination import encode_cursor
-from app.errors import InvalidCursorError
+from app.agents.events import EventQuery, filtered_events, newest_first_after
+from app.core.errors import InvalidCursorError
+from app.core.pagination import encode_cursor
+from app.core.timeutil import isoformat
 from app.maindb.convert import safe_json, to_datetime, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.fleet import LOG_COLUMNS, find_main_agent
@@ -28,8 +30,6 @@ from app.maindb.reader import MainDbReader
 from app.maindb.schemas import Unavailable
 from app.maindb.timeline import OLDEST, merge_newest_first
 from app.models import AgentEvent, AgentStatusChange
-from app.services.events import EventQuery, filtered_events, newest_first_after
-from app.timeutil import isoformat
 
 Cursor = list[Any]
 Source = Literal["event", "status", "log"]

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.timeutil import as_utc, isoformat, parse_datetime
+from app.core.timeutil import as_utc, isoformat, parse_datetime
 
 # Epoch values above this are milliseconds (JavaScript's Date.now()), not seconds: as
 # seconds they would be later than the year 5000.

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.config import Settings
-from app.db import parse_database_url
+from app.core.config import Settings
+from app.core.db import parse_database_url
 from app.maindb.engine import DEADLINE_KEY, build_main_engine
 from app.maindb.reader import MainDbDeadlineError, MainDbReader
 from app.maindb.reflection import PanelUnavailableError, SchemaCache

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 
-from app.db import DatabaseTarget
-from app.errors import ConfigError
+from app.core.db import DatabaseTarget
+from app.core.errors import ConfigError
 
 # connection.info key of the per-connection deadline the SQLite progress handler reads.
 DEADLINE_KEY = "prism_main_deadline"

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 from sqlmodel import select as console_select
 
-from app.api.pagination import encode_cursor
-from app.errors import InvalidCursorError, NotFoundError
+from app.agents.status import effective_status
+from app.core.errors import InvalidCursorError, NotFoundError
+from app.core.pagination import encode_cursor
 from app.maindb.convert import safe_json, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, key_for, page, param, time_window
@@ -30,7 +31,6 @@ from app.maindb.schemas import (
     Unavailable,
 )
 from app.models import Agent
-from app.services.fleet import effective_status
 
 Cursor = list[Any]
 

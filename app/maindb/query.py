@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_
 from sqlalchemy.types import NullType
 
-from app.errors import InvalidCursorError
+from app.core.errors import InvalidCursorError
+from app.core.timeutil import as_utc, isoformat, parse_datetime
 from app.maindb.reader import AnySelect, MainDbReader
 from app.maindb.reflection import MainTable
-from app.timeutil import as_utc, isoformat, parse_datetime
 
 Cursor = list[Any]
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, Text, cast, func, select
 
-from app.api.pagination import encode_cursor
+from app.core.pagination import encode_cursor
 from app.maindb.convert import to_id, to_iso, to_key, to_scalar, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, key_for, page, param, time_window

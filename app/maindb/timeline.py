@@ -12,8 +12,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import select
 
-from app.api.pagination import encode_cursor
-from app.errors import InvalidCursorError
+from app.core.errors import InvalidCursorError
+from app.core.pagination import encode_cursor
 from app.maindb.convert import safe_json, to_datetime, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, param, time_window

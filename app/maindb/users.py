@@ -11,19 +11,11 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 
-from app.api.pagination import encode_cursor
-from app.errors import NotFoundError
+from app.core.errors import NotFoundError
+from app.core.pagination import encode_cursor
 from app.maindb.convert import to_bool, to_id, to_iso, to_key, to_money, to_text
 from app.maindb.database import MainDatabase, read_main
-from app.maindb.query import (
-    NewestFirst,
-    contains,
-    key_for,
-    page,
-    param,
-    params,
-    time_window,
-)
+from app.maindb.query import NewestFirst, contains, key_for, page, param, params, time_window
 from app.maindb.reader import MainDbReader
 from app.maindb.reflection import MainTable, PanelUnavailableError
 from app.maindb.schemas import (

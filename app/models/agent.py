@@ -8,9 +8,9 @@ from pydantic import Strict, StringConstraints, field_validator
 from sqlalchemy import Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.models.base import ApiModel, SeriesStats
-from app.models.types import BigIntPK, UTCDateTime
-from app.models.validators import (
+from app.core.downsampling import SeriesStats
+from app.core.timeutil import UTCDateTime as UTCDateTimeField
+from app.core.validators import (
     ID_RULE,
     MultiLine,
     NonBlankOneLine,
@@ -19,7 +19,8 @@ from app.models.validators import (
     is_valid_id,
     omittable,
 )
-from app.timeutil import UTCDateTime as UTCDateTimeField
+from app.models.base import ApiModel
+from app.models.types import BigIntPK, UTCDateTime
 
 AGENT_STATUSES = ("online", "degraded", "offline")
 EVENT_KINDS = ("started", "heartbeat", "warn", "error", "completed")

@@ -8,11 +8,3 @@ class ApiModel(BaseModel):
     """Response and request bodies of the camelCase API (SPEC §5)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
-
-
-class SeriesStats(BaseModel):
-    """One downsampled series: min[i], max[i] and avg[i] belong to the chart's t[i]."""
-
-    min: list[float | None]
-    max: list[float | None]
-    avg: list[float | None]

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.timeutil import UTCDateTime
 from app.models.base import ApiModel
-from app.timeutil import UTCDateTime
 
 
 class HealthCheck(ApiModel):

@@ -33,7 +33,7 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from app.json_input import lone_surrogates
+from app.core.json_input import lone_surrogates
 
 MAX_SCHEMA_DEPTH = 64  # JSON nesting levels (an object property is two: properties, then it)
 MAX_SCHEMA_BYTES = 64 * 1024  # as compact JSON

@@ -7,8 +7,8 @@ from pydantic import AliasChoices, StringConstraints
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from app.core.validators import OneLine, SafeId, SafeName, omittable
 from app.models.base import ApiModel
-from app.models.validators import OneLine, SafeId, SafeName, omittable
 
 METRIC_STATUSES = ("good", "warning", "critical")
 

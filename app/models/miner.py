@@ -9,10 +9,11 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from app.models.base import ApiModel, SeriesStats
+from app.core.downsampling import SeriesStats
+from app.core.timeutil import UTCDateTime as ApiDateTime
+from app.core.validators import NumberAsText, SafeId, SafeName
+from app.models.base import ApiModel
 from app.models.types import BigIntPK, UTCDateTime
-from app.models.validators import NumberAsText, SafeId, SafeName
-from app.timeutil import UTCDateTime as ApiDateTime
 
 
 class MinerSample(SQLModel, table=True):

@@ -2,9 +2,9 @@
 
 import pydantic
 
+from app.core.timeutil import UTCDateTime as ApiDateTime
 from app.models.base import ApiModel
 from app.models.metric import MetricTile
-from app.timeutil import UTCDateTime as ApiDateTime
 
 
 class FleetSummary(ApiModel):

@@ -5,7 +5,7 @@ values and their min, max and sum, so any chart bucket made of whole rollup buck
 exact min and max and the exact average of the raw samples. Two widths, because reading is
 proportional to the rows read: a day is 1,440 one-minute rows, thirty days are 4,320
 ten-minute rows. Ingest keeps both current in the samples' transaction
-(app/services/rollup.py); migration 0004 backfilled them; retention prunes them with the
+(app/miners/rollup.py); migration 0004 backfilled them; retention prunes them with the
 samples.
 
 A plain Table rather than a SQLModel class: 32 metric columns follow one pattern, nothing

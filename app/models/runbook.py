@@ -8,12 +8,12 @@ from pydantic import PlainSerializer, StringConstraints, computed_field, field_v
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.json_input import escape_lone_surrogates
+from app.core.json_input import escape_lone_surrogates
+from app.core.timeutil import UTCDateTime as ApiDateTime
+from app.core.validators import OneLine, SafeId, SafeName, SafeText, omittable
 from app.models.base import ApiModel
 from app.models.inputs_schema import InputsSchema
 from app.models.types import TagList, UTCDateTime
-from app.models.validators import OneLine, SafeId, SafeName, SafeText, omittable
-from app.timeutil import UTCDateTime as ApiDateTime
 
 RUN_STATUSES = ("queued", "accepted", "rejected", "failed")
 
@@ -61,7 +61,7 @@ class RunbookRun(SQLModel, table=True):
 # --- API schemas -------------------------------------------------------------------------
 
 # Free-form JSON read back from the database: rows stored before lone surrogates were
-# refused (app/json_input.py) are answered with them escaped, not with a 500 for everyone.
+# refused (app/core/json_input.py) are answered with them escaped, not with a 500 for everyone.
 StoredJson = Annotated[dict[str, Any], PlainSerializer(escape_lone_surrogates)]
 
 

@@ -8,9 +8,8 @@ from pydantic import StringConstraints
 from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
-from app.models.base import ApiModel
-from app.models.types import UTCDateTime
-from app.models.validators import (
+from app.core.timeutil import UTCDateTime as ApiDateTime
+from app.core.validators import (
     DOT_SEGMENTS,
     ID_PATTERN,
     ID_REFUSED,
@@ -19,7 +18,8 @@ from app.models.validators import (
     StringRule,
     check_id,
 )
-from app.timeutil import UTCDateTime as ApiDateTime
+from app.models.base import ApiModel
+from app.models.types import UTCDateTime
 
 
 class Setting(SQLModel, table=True):

@@ -11,11 +11,11 @@ from pydantic import StringConstraints
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from app.core.scopes import TokenScope
+from app.core.timeutil import UTCDateTime as ApiDateTime
+from app.core.validators import OneLine
 from app.models.base import ApiModel
 from app.models.types import UTCDateTime
-from app.models.validators import OneLine
-from app.scopes import TokenScope
-from app.timeutil import UTCDateTime as ApiDateTime
 
 
 class ApiToken(SQLModel, table=True):

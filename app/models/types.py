@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from app.timeutil import as_utc
+from app.core.timeutil import as_utc
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")

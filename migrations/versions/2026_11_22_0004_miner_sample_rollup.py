@@ -19,7 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Frozen copies of the rollup's widths and metrics (app/models/rollup.py) and of the
-# effective-hashrate rule (app/services/miner_derived.py) as they were at this revision.
+# effective-hashrate rule (app/miners/derived.py) as they were at this revision.
 WIDTHS = (60, 600)
 METRICS = (
     ("hashrate_1m", sa.Float),

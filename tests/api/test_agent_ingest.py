@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.core.timeutil import isoformat, utcnow
 from app.models import Agent, AgentEvent, AgentStatusChange
-from app.timeutil import isoformat, utcnow
 from tests.support.agent_rows import add_agent, count_rows, status_changes
 
 

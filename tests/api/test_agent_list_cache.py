@@ -1,5 +1,5 @@
 """GET /api/agents answers from a short cache: writes through this process drop it at once,
-writes from elsewhere show within PRISM_READ_CACHE_SECONDS (app/read_cache.py)."""
+writes from elsewhere show within PRISM_READ_CACHE_SECONDS (app/core/read_cache.py)."""
 
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app import read_cache
-from app.db import create_db_engine, parse_database_url
+from app.core import read_cache
+from app.core.db import create_db_engine, parse_database_url
 from tests.support.waits import wait_until
 
 

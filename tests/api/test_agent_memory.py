@@ -5,8 +5,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app.core.timeutil import utcnow
 from app.models import Agent, AgentMemorySample
-from app.timeutil import utcnow
 
 REGISTER = {"name": "Ops Agent 1", "domain": "ops", "memoryUsedMB": 512.0}
 

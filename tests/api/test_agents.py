@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.timeutil import isoformat, utcnow
+from app.core.timeutil import isoformat, utcnow
 from tests.support.agent_rows import add_agent, add_events
 
 AGENT_KEYS = {"id", "name", "domain", "status", "memoryUsedMB", "lastSeenAt", "version"}

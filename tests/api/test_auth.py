@@ -5,8 +5,8 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.auth import tokens
 from app.models import ApiToken
-from app.services import tokens
 
 
 def test_a_missing_token_is_401_with_the_earlier_detail(anon_client: TestClient) -> None:

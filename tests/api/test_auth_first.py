@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from app.api.deps import scopes_of
+from app.auth.deps import scopes_of
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Not JSON at all, JSON of the wrong shape, and bytes that are not even UTF-8.

@@ -8,8 +8,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
 from app.models import Agent, AgentEvent, Metric, Runbook
-from app.timeutil import utcnow
 
 AGENT_KEYS = {"id", "name", "domain", "status", "memoryUsedMB", "lastSeenAt", "version"}
 EVENT_KEYS = {"id", "agentId", "kind", "at", "message"}

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from app.middleware import CONTENT_SECURITY_POLICY
+from app.core.middleware import CONTENT_SECURITY_POLICY
 
 DOC_PATHS = ["/openapi.json", "/docs", "/redoc"]
 

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
 from app.models import AgentStatusChange
-from app.timeutil import utcnow
 from tests.support.agent_rows import add_agent, add_events
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

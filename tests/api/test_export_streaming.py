@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from app.services.exports import CHUNK_ROWS, csv_chunks, json_chunks
+from app.ops.exports import CHUNK_ROWS, csv_chunks, json_chunks
 
 
 class CountingRows:

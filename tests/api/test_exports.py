@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import isoformat, utcnow
 from app.models import MinerSample
-from app.timeutil import isoformat, utcnow
 from tests.support.agent_rows import add_agent, add_events
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.pagination import decode_cursor, encode_cursor
-from app.errors import UnprocessableError
+from app.core.errors import UnprocessableError
+from app.core.pagination import decode_cursor, encode_cursor
 
 AT = "2026-01-05T10:00:00Z"
 

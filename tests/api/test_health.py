@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app import __version__
+from app.core.timeutil import parse_datetime
 from app.maindb import create_main_database
-from app.timeutil import parse_datetime
 from tests.support.waits import WAIT_MS
 
 CHECK_NAMES = {"consoleDb:responseTime", "mainDb:responseTime", "migrations:head", "uptime"}

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
+from app.ops import migrations
 from tests.conftest import ADMIN_TOKEN
 from tests.support.db import temporary_pg_database
 from tests.support.waits import wait_until

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.validators import ID_PATTERN
 from app.models import Agent, Metric, MinerSample, Runbook, Setting
-from app.models.validators import ID_PATTERN
 from tests.support.agent_rows import count_rows
 
 # Unusual but valid: each must be stored, then found again through its own URL.

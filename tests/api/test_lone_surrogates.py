@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 from starlette.exceptions import HTTPException
 
-from app.json_input import LoneSurrogateMiddleware
+from app.core.json_input import LoneSurrogateMiddleware
 from app.models import Runbook, RunbookRun
 
 JSON = {"Content-Type": "application/json"}

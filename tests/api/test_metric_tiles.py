@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from app.api.deps import get_broadcaster
+from app.live.deps import get_broadcaster
 from app.models import Metric
 
 UPTIME = {

@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
 from app import __version__
-from app.config import Settings
+from app.core.config import Settings
+from app.core.timeutil import utcnow
 from app.main import create_app
 from app.models import Agent, Miner, MinerSample, Runbook
-from app.timeutil import utcnow
 from tests.conftest import AUTH
 from tests.support.fake_gateway import running_fake_gateway
 from tests.support.fake_verifier import running_fake_verifier

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.api.routes import miners as miner_routes
+from app.miners import api as miner_routes
 from app.models import Miner, MinerSample
 
 T0 = "2026-01-05T10:00:00Z"

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.api.pagination import encode_cursor
-from app.services.miners import record_samples
-from app.timeutil import isoformat, utcnow
+from app.core.pagination import encode_cursor
+from app.core.timeutil import isoformat, utcnow
+from app.miners.ingest import record_samples
 
 SAMPLE_KEYS = [
     "miner_id",

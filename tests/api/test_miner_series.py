@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.services.miners import record_samples
-from app.timeutil import isoformat, utcnow
+from app.core.timeutil import isoformat, utcnow
+from app.miners.ingest import record_samples
 
 SERIES = {
     "hashrate1m",

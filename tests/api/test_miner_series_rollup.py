@@ -7,9 +7,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.services.miners import record_samples
-from app.services.series import series_plan
-from app.timeutil import isoformat
+from app.core.timeutil import isoformat
+from app.miners.ingest import record_samples
+from app.miners.series import series_plan
 from tests.services.rollup_oracle import assert_series_match, expected_series
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import parse_datetime, utcnow
 from app.models import Agent, Metric, Miner, MinerSample, Runbook
-from app.timeutil import parse_datetime, utcnow
 
 SHORTCUTS = [
     {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "http://testserver/runbooks"},

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from app.allowed_methods import ROUTE_METHODS
+from app.core.allowed_methods import ROUTE_METHODS
 
 
 def _methods_by_path(app: FastAPI) -> dict[str, set[str]]:

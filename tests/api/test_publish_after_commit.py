@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.live import Broadcaster
+from app.live.broadcaster import Broadcaster
 from tests.api.test_write_rollback import INJECTIONS, WRITES, _arrange, _snapshot
 from tests.conftest import AUTH
 from tests.support.db import wipe

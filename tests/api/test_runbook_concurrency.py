@@ -6,7 +6,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from app.models import Runbook, RunbookRun
 from tests.conftest import AUTH

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.models import Runbook, RunbookRun
-from app.services import runs
+from app.runbooks import runs
 
 SCHEMA = {
     "type": "object",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.models.validators import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
+from app.core.validators import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 
 
 @pytest.fixture

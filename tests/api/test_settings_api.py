@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app.core.timeutil import parse_datetime
 from app.models import Setting
-from app.services import settings_store
-from app.timeutil import parse_datetime
+from app.settings import service as settings_store
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.models import Setting
-from app.services import settings_store
+from app.settings import service as settings_store
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from app.api.event_stream import EventStreamResponse
-from app.config import Settings
-from app.live import Broadcaster, Message
+from app.core.config import Settings
+from app.core.timeutil import parse_datetime
+from app.live.broadcaster import Broadcaster, Message
+from app.live.sse import EventStreamResponse
 from app.main import create_app
-from app.timeutil import parse_datetime
 from tests.conftest import ADMIN_TOKEN, AUTH
 from tests.support.servers import running_server
 from tests.support.signin import post_login

@@ -13,11 +13,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from app.config import Settings
+from app.auth import tokens
+from app.auth.tokens import Principal
+from app.core.config import Settings
+from app.core.single_flight import SharedTasks
 from app.main import create_app
-from app.services import tokens
-from app.services.single_flight import SharedTasks
-from app.services.tokens import Principal
 from tests.conftest import AUTH
 from tests.support.db import wipe
 from tests.support.servers import running_server

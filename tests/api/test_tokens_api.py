@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app.auth import tokens
 from app.models import ApiToken
-from app.services import tokens
 
 PUBLIC_KEYS = {"id", "name", "scope", "prefix", "createdAt", "lastUsedAt", "revokedAt"}
 

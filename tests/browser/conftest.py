@@ -11,23 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    Playwright,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.auth import tokens
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.services import tokens
-from app.services.seed import seed_demo
+from app.ops import migrations
+from app.ops.seed import seed_demo
 from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

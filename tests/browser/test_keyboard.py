@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.web.templating import NAVIGATION
+from app.core.templating import NAVIGATION
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
-from app.services.miners import record_samples
-from app.timeutil import utcnow
+from app.core.timeutil import utcnow
+from app.miners.ingest import record_samples
 from tests.browser.conftest import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
-from app import migrations
-from app.cli import cli
-from app.db import create_db_engine, parse_database_url
+from app.cli.prism import cli
+from app.core.db import create_db_engine, parse_database_url
+from app.ops import migrations
 from tests.support.db import temporary_pg_database
 
 _LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ prism\.")

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlmodel import Session
 
-from app import migrations
+from app.core.timeutil import utcnow
+from app.miners.ingest import record_samples
 from app.models import MinerSample
-from app.services.miners import record_samples
-from app.timeutil import utcnow
+from app.ops import migrations
 from tests.cli.runner import (
     assert_one_line_error,
     engine_for,
@@ -288,8 +288,8 @@ def test_the_postgresql_password_goes_through_the_environment(
         Path(out).write_bytes(b"PGDMP fake archive")
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr("app.services.backup.shutil.which", lambda _name: "/usr/bin/pg_dump")
-    monkeypatch.setattr("app.services.backup.subprocess.run", fake_run)
+    monkeypatch.setattr("app.ops.backup.shutil.which", lambda _name: "/usr/bin/pg_dump")
+    monkeypatch.setattr("app.ops.backup.subprocess.run", fake_run)
     result = invoke("db", "backup", "--out", "console.dump")
     assert result.exit_code == 0, result.output
     command = seen["command"]

@@ -22,7 +22,7 @@ COMMANDS_USING_THE_DATABASE = [
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     isolate_environment(monkeypatch, tmp_path)
-    monkeypatch.setattr("app.cli.uvicorn.run", _must_not_serve)
+    monkeypatch.setattr("app.cli.prism.uvicorn.run", _must_not_serve)
     return tmp_path
 
 

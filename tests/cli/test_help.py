@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import typer
 
-from app.cli import cli
+from app.cli.prism import cli
 from tests.cli.runner import invoke
 
 # SPEC §4 (`prism main check` is mounted by its own area).

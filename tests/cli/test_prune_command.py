@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from app.core.timeutil import utcnow
 from app.models import Agent, AgentEvent, Miner, MinerSample
-from app.timeutil import utcnow
 from tests.cli.runner import engine_for, invoke
 
 

@@ -15,16 +15,11 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
 
-from app.cli_serve import announcement, append_admin_token, console_url
-from app.config import Settings
-from app.services import tokens
+from app.auth import tokens
+from app.cli.serve import announcement, append_admin_token, console_url
+from app.core.config import Settings
 from tests.cli.runner import engine_for, invoke
-from tests.hardening.ingest_support import (
-    AUTH,
-    START_TIMEOUT,
-    ServerProcess,
-    server_process,
-)
+from tests.hardening.ingest_support import AUTH, START_TIMEOUT, ServerProcess, server_process
 from tests.support.waits import HTTP_TIMEOUT
 
 
@@ -122,7 +117,7 @@ def test_serve_runs_the_app_factory_with_the_options(
     migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setattr("app.cli.prism.uvicorn.run", lambda *a, **kw: calls.append((a, kw)))
     monkeypatch.setenv("PRISM_ADMIN_TOKEN", "configured-token")
     result = invoke("serve", "--host", "0.0.0.0", "--port", "9001", "--workers", "3", "--announce")
     assert result.exit_code == 0, result.output
@@ -137,7 +132,7 @@ def test_serve_without_announce_prints_nothing_and_uses_one_process(
     migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr("app.cli.prism.uvicorn.run", lambda *a, **kw: calls.append(kw))
     result = invoke("serve")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""

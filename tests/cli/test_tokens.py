@@ -2,7 +2,7 @@
 
 from sqlmodel import Session
 
-from app.services import tokens
+from app.auth import tokens
 from tests.cli.runner import assert_one_line_error, engine_for, invoke
 
 

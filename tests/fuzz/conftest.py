@@ -19,11 +19,11 @@ import pytest
 import schemathesis
 from sqlmodel import Session
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.services.seed import seed_demo
+from app.ops import migrations
+from app.ops.seed import seed_demo
 from tests.support.db import temporary_pg_database
 from tests.support.maindb_fixtures import Dialect, main_database
 from tests.support.servers import running_server

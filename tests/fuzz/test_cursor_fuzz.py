@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from app.api.pagination import decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from tests.fuzz.conftest import AUTH, EXAMPLES, SEED
 from tests.support.waits import HTTP_TIMEOUT
 

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.config import Settings
-from app.logging_setup import configure_logging
+from app.core.config import Settings
+from app.core.logging_setup import configure_logging
+from app.core.middleware import SECURITY_HEADERS
 from app.main import create_app
-from app.middleware import SECURITY_HEADERS
 from tests.support.db import wipe
 from tests.support.servers import running_server
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, func, select
 
+from app.core.paths import PROJECT_ROOT
 from app.models import metadata
-from app.paths import PROJECT_ROOT
 from tests.conftest import ADMIN_TOKEN
 from tests.support.waits import HTTP_TIMEOUT, WAIT
 

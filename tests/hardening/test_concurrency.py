@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.ingest_support import AUTH, free_port, row_counts

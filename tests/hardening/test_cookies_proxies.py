@@ -11,17 +11,13 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.config import Settings
+from app.auth import tokens
+from app.core.config import Settings
+from app.core.middleware import parse_trusted_proxies
 from app.main import create_app
-from app.middleware import parse_trusted_proxies
 from app.models import ApiToken
-from app.services import tokens
 from tests.conftest import ADMIN_TOKEN
-from tests.hardening.conftest import (
-    LogCapture,
-    PeerClientFactory,
-    running_server_like_prism_serve,
-)
+from tests.hardening.conftest import LogCapture, PeerClientFactory, running_server_like_prism_serve
 from tests.support.signin import post_login
 from tests.support.waits import HTTP_TIMEOUT
 

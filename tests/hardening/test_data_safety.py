@@ -20,9 +20,9 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from app.services import retention
-from app.services.miners import record_samples
-from app.timeutil import utcnow
+from app.core.timeutil import utcnow
+from app.miners.ingest import record_samples
+from app.ops import retention
 from tests.cli.runner import engine_for, invoke, isolate_environment, migrate
 from tests.hardening.ingest_support import AUTH, server_process, tagged_batch, wait_until_ready
 from tests.support.waits import WAIT  # deadlines of bounded waits; never a timed assertion

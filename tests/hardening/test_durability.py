@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app.db import create_db_engine, parse_database_url
+from app.core.db import create_db_engine, parse_database_url
 from tests.hardening.ingest_support import (
     AUTH,
     ServerProcess,

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.errors import UnprocessableError
+from app.agents import events as event_service
+from app.core.errors import UnprocessableError
+from app.core.timeutil import isoformat, utcnow
 from app.models.agent import EventIn
-from app.services import events as event_service
-from app.timeutil import isoformat, utcnow
 from tests.hardening.ingest_support import row_counts
 from tests.support.agent_rows import add_agent
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from app.web.routes import auth as auth_routes
+from app.auth import pages as auth_routes
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.conftest import LogCapture, PeerClientFactory, assert_security_headers
 from tests.support.limits import still_login_limits

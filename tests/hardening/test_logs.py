@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from app.logging_setup import JsonFormatter, redact
+from app.core.logging_setup import JsonFormatter, redact
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.conftest import LogCapture
 from tests.support.fake_verifier import running_fake_verifier

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.ingest_support import AUTH

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app.core.ratelimit import RATE_LIMITED_BODY, FailureDelay, RateLimiter
 from app.models import MinerSample
-from app.ratelimit import RATE_LIMITED_BODY, FailureDelay, RateLimiter
 from tests.hardening.conftest import assert_security_headers
 
 

@@ -1,4 +1,4 @@
-"""Limits at the door (app/limits.py): body size and control characters in the URL."""
+"""Limits at the door (app/core/limits.py): body size and control characters in the URL."""
 
 import json
 from collections.abc import Iterator
@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.config import Settings
+from app.core.config import Settings
+from app.core.middleware import SECURITY_HEADERS
 from app.main import create_app
-from app.middleware import SECURITY_HEADERS
 from tests.hardening.ingest_support import AUTH, row_counts
 from tests.support.db import wipe
 from tests.support.servers import running_server

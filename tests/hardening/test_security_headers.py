@@ -6,9 +6,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.core.config import Settings
+from app.core.middleware import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from app.main import create_app
-from app.middleware import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from tests.conftest import AUTH
 from tests.hardening.conftest import assert_security_headers
 from tests.support.fake_gateway import refused_url

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from app.cli_serve import H11HeaderDeadline, HeaderDeadline, HttpToolsHeaderDeadline, http_protocol
-from app.config import Settings
-from app.limits import body_timeout_detail
+from app.cli.serve import H11HeaderDeadline, HeaderDeadline, HttpToolsHeaderDeadline, http_protocol
+from app.core.config import Settings
+from app.core.limits import body_timeout_detail
 from app.main import create_app
 from tests.cli.runner import migrate
 from tests.hardening.ingest_support import AUTH, server_process

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.verifier import TokenVerifier, TtlCache
+from app.auth.verifier import TokenVerifier, TtlCache
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.conftest import assert_security_headers
 from tests.support.fake_gateway import refused_url

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
 from app.maindb import MainDatabase, create_main_database
+from app.ops import migrations
 from tests.support.db import temporary_pg_database, wipe
 from tests.support.maindb_fixtures import Dialect, MainTarget, main_database
 from tests.support.waits import WAIT_MS

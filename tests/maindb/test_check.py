@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import column, select, table
 
-from app.config import Settings
+from app.core.config import Settings
 from app.maindb import MainDatabase, Unavailable, create_main_database, fleet
 from app.maindb import timeline as timeline_service
 from app.maindb.reader import MainDbReader

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner, Result
 
-from app import cli_main
-from app.cli_main import main_app
+from app.cli import maindb as cli_main
+from app.cli.maindb import main_app
 from app.maindb import MainDatabase
 from tests.cli.runner import assert_one_line_error, isolate_environment
 from tests.support.maindb_fixtures import MainTarget

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.maindb import MainDatabase, create_main_database
 from app.maindb.reader import MainDbReader
 from tests.support.maindb_fixtures import MainTarget, make_table_slow, run_admin

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
 from app.maindb import MainDatabase
 from app.models import Agent
-from app.timeutil import utcnow
 from tests.support.maindb_fixtures import MainTarget
 
 

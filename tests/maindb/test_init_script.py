@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.core.config import Settings
 from app.maindb import Unavailable, create_main_database
 from tests.support.db import pg_admin_url, temporary_pg_database
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.config import Settings
-from app.errors import ConfigError
+from app.core.config import Settings
+from app.core.errors import ConfigError
 from app.maindb import MainDatabase, Unavailable, create_main_database
 from app.maindb.reader import MainDbReader
 from tests.support.db import temporary_pg_database

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.api.routes.maindb import router
-from app.services import tokens
+from app.auth import tokens
+from app.maindb.api import router
 
 
 def _paths() -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.api.pagination import decode_cursor
+from app.core.pagination import decode_cursor
 from app.maindb import MainDatabase
 from app.maindb.agent_timeline import agent_timeline
 from app.models import Agent, AgentEvent, AgentStatusChange

@@ -9,17 +9,8 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, select
 
-from app import migrations
-from app.models import (
-    Agent,
-    AgentEvent,
-    Metric,
-    Miner,
-    MinerSample,
-    Runbook,
-    Setting,
-    metadata,
-)
+from app.models import Agent, AgentEvent, Metric, Miner, MinerSample, Runbook, Setting, metadata
+from app.ops import migrations
 from tests.cli.runner import assert_one_line_error, engine_for, invoke, isolate_environment
 from tests.migrations.legacy import SCHEMA, build_legacy_database, legacy_metadata
 

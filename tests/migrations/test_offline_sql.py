@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from app import migrations
+from app.ops import migrations
 from tests.cli.runner import engine_for, invoke, isolate_environment
 
 HEAD = migrations.head_revision()

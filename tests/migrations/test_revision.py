@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app import migrations
+from app.ops import migrations
 from tests.cli.runner import assert_one_line_error, invoke
 
 

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from app import migrations
 from app.models import metadata
+from app.ops import migrations
 from tests.cli.runner import (
     assert_one_line_error,
     engine_for,

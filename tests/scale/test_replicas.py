@@ -11,14 +11,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app import migrations
-from app.config import Settings
-from app.db import create_db_engine, parse_database_url
-from app.live_pg import PgFanout
+from app.auth.session import COOKIE_NAME
+from app.core.config import Settings
+from app.core.db import create_db_engine, parse_database_url
+from app.live.pg_fanout import PgFanout
 from app.main import create_app
 from app.models.agent import MAX_EVENT_MESSAGE
-from app.scheduler import PeriodicJob
-from app.web.session import COOKIE_NAME
+from app.ops import migrations
+from app.ops.scheduler import PeriodicJob
 from tests.conftest import ADMIN_TOKEN, AUTH
 from tests.support.db import temporary_pg_database
 from tests.support.servers import running_server

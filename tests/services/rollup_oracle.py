@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.services.miner_derived import effective_hashrate, stale_rate
-from app.timeutil import as_utc
+from app.core.timeutil import as_utc
+from app.miners.derived import effective_hashrate, stale_rate
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

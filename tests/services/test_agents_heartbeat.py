@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
+from app.agents.service import StatusOutcome, record_heartbeat
 from app.models import Agent, AgentStatusChange
 from app.models.agent import Heartbeat
-from app.services.agents import StatusOutcome, record_heartbeat
 from tests.support.db import wipe
 
 RACERS = 4

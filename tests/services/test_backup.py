@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from app import migrations
-from app.db import create_db_engine, parse_database_url
-from app.services.backup import BackupError, backup_database, default_backup_path
+from app.core.db import create_db_engine, parse_database_url
+from app.ops import migrations
+from app.ops.backup import BackupError, backup_database, default_backup_path
 
 MOMENT = datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from app.agents.status import effective_status, effective_status_column
+from app.core.timeutil import utcnow
 from app.models import Agent
-from app.services.fleet import effective_status, effective_status_column
-from app.timeutil import utcnow
 from tests.support.db import wipe
 
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from app.services.single_flight import SingleFlight
+from app.core.single_flight import SingleFlight
 from tests.support.waits import WAIT, wait_until
 
 

@@ -5,7 +5,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from app.live import Broadcaster
+from app.live.broadcaster import Broadcaster
 from tests.support.waits import WAIT
 
 

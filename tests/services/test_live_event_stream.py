@@ -6,8 +6,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from app.api.event_stream import EventStreamResponse
-from app.live import Broadcaster, Message
+from app.live.broadcaster import Broadcaster, Message
+from app.live.sse import EventStreamResponse
 from tests.support.waits import WAIT
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}}

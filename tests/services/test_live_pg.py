@@ -10,14 +10,21 @@ import psycopg
 import pytest
 from pydantic import TypeAdapter
 
-from app import live_pg
-from app.db import parse_database_url
-from app.live import Broadcaster, Message, Subscription
-from app.live_pg import MAX_MESSAGE_BYTES, PAYLOAD_LIMIT, Assembler, PgFanout, encode, start_fanout
+from app.agents.events import event_public
+from app.core.db import parse_database_url
+from app.core.timeutil import utcnow
+from app.live import pg_fanout as live_pg
+from app.live.broadcaster import Broadcaster, Message, Subscription
+from app.live.pg_fanout import (
+    MAX_MESSAGE_BYTES,
+    PAYLOAD_LIMIT,
+    Assembler,
+    PgFanout,
+    encode,
+    start_fanout,
+)
 from app.models import AgentEvent
 from app.models.agent import MAX_EVENT_MESSAGE, AgentId, EventIn
-from app.services.events import event_public
-from app.timeutil import utcnow
 from tests.support.db import temporary_pg_database
 from tests.support.waits import WAIT, wait_until
 

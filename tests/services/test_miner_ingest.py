@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.miners.ingest import record_samples
+from app.miners.queries import latest_samples
 from app.models import Miner, MinerSample
-from app.services.miner_queries import latest_samples
-from app.services.miners import record_samples
 from tests.support.db import wipe
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

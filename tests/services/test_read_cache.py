@@ -1,4 +1,4 @@
-"""app/read_cache.py: revisions counted after commit, answers dropped by writes and TTL."""
+"""app/core/read_cache.py: revisions counted after commit, answers dropped by writes and TTL."""
 
 import asyncio
 import threading
@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from app import migrations, read_cache
-from app.db import create_db_engine, parse_database_url
-from app.read_cache import ReadCache, TableRevisions
+from app.core import read_cache
+from app.core.db import create_db_engine, parse_database_url
+from app.core.read_cache import ReadCache, TableRevisions
+from app.ops import migrations
 from tests.support.agent_rows import add_agent, add_events
 from tests.support.waits import WAIT
 

@@ -7,15 +7,8 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from app.models import (
-    Agent,
-    AgentEvent,
-    AgentMemorySample,
-    AgentStatusChange,
-    Miner,
-    MinerSample,
-)
-from app.services import retention
+from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
+from app.ops import retention
 from tests.support.db import wipe
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

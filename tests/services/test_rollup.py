@@ -12,12 +12,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Session
 
+from app.miners import ingest as miners
+from app.miners.ingest import datetime_to_db, record_samples
+from app.miners.rollup import bucket_of
+from app.miners.series import miner_series, series_plan
 from app.models import MINER_SAMPLE_ROLLUP, MinerSample
 from app.models.rollup import ROLLUP_WIDTHS
-from app.services import miners, retention
-from app.services.miners import datetime_to_db, record_samples
-from app.services.rollup import bucket_of
-from app.services.series import miner_series, series_plan
+from app.ops import retention
 from tests.services.rollup_oracle import (
     assert_aggregates_match,
     assert_series_match,

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 from sqlmodel import Session
 
-from app import migrations
-from app.db import create_db_engine, parse_database_url
+from app.core.db import create_db_engine, parse_database_url
 from app.models import MINER_SAMPLE_ROLLUP, MinerSample
 from app.models.rollup import ROLLUP_WIDTHS
+from app.ops import migrations
 from tests.services.rollup_oracle import assert_aggregates_match, expected_rollup, random_samples
 from tests.support.db import temporary_pg_database
 

@@ -11,19 +11,19 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from app import migrations
-from app.config import Settings
-from app.db import DatabaseTarget, create_db_engine, parse_database_url
-from app.live_pg import libpq_url
+from app.core.config import Settings
+from app.core.db import DatabaseTarget, create_db_engine, parse_database_url
+from app.core.timeutil import utcnow
+from app.live.pg_fanout import libpq_url
 from app.models import Miner, MinerSample
-from app.scheduler import (
+from app.ops import migrations
+from app.ops.scheduler import (
     RETENTION_LOCK_KEY,
     JobStoppedError,
     PeriodicJob,
     retention_job,
     retention_schedule,
 )
-from app.timeutil import utcnow
 from tests.support.db import temporary_pg_database, wipe
 from tests.support.waits import WAIT
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from app.agents.status import effective_status
 from app.models import (
     Agent,
     AgentEvent,
@@ -20,8 +21,7 @@ from app.models import (
     Runbook,
 )
 from app.models.agent import EVENT_KINDS
-from app.services import seed
-from app.services.fleet import effective_status
+from app.ops import seed
 from tests.support.db import wipe
 
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)

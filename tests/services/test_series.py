@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.errors import UnprocessableError
-from app.services.downsampling import DEFAULT_WINDOW, plan_buckets, resolve_window
+from app.core.downsampling import DEFAULT_WINDOW, plan_buckets, resolve_window
+from app.core.errors import UnprocessableError
 
 NOW = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)
 

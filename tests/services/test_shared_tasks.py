@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from app.services.single_flight import SharedTasks
+from app.core.single_flight import SharedTasks
 
 
 def test_callers_of_one_key_share_one_task_and_the_key_is_freed_after() -> None:

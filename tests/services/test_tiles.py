@@ -4,9 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.models.miner import MinerSampleOut
-from app.services.miner_derived import baseline_hashrate, effective_hashrate, stale_rate
-from app.services.tiles import (
+from app.miners.derived import baseline_hashrate, effective_hashrate, stale_rate
+from app.miners.tiles import (
     build_tiles,
     format_age,
     format_difficulty,
@@ -17,6 +16,7 @@ from app.services.tiles import (
     state_from_tiles,
     temperature_intent,
 )
+from app.models.miner import MinerSampleOut
 
 NOW = datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
 

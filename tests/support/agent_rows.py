@@ -5,8 +5,8 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from app.core.timeutil import utcnow
 from app.models import Agent, AgentEvent, AgentStatusChange
-from app.timeutil import utcnow
 
 
 def add_agent(session: Session, agent_id: str, **fields: Any) -> Agent:

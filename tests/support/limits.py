@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from app.ratelimit import FailureDelay, RateLimiter
+from app.core.ratelimit import FailureDelay, RateLimiter
 
-LOGIN_LIMITERS = ("login", "login-token")  # per address, per token (app/web/routes/auth.py)
+LOGIN_LIMITERS = ("login", "login-token")  # per address, per token (app/auth/pages.py)
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.config import Settings
+from app.core.config import Settings
 from app.maindb import MainDatabase, create_main_database
 from tests.support.maindb_fixtures import MainTarget, main_database
 from tests.support.waits import WAIT_MS

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
 from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange, Runbook
-from app.timeutil import utcnow
 from tests.support.maindb_fixtures import HIDDEN, T0, main_database, make_table_slow
 from tests.web.conftest import HX
 from tests.web.cross_support import open_main, opened_main, serving

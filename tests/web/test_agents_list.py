@@ -7,8 +7,8 @@ from html import unescape
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
 from app.models import Agent
-from app.timeutil import utcnow
 from tests.web.conftest import HX
 
 TABLE = {**HX, "HX-Target": "agents-table"}

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.maindb import roadchain
-from app.web.routes import cross, cross_roadchain, cross_users
+from app.maindb.pages import cross
+from app.maindb.pages import roadchain as cross_roadchain
+from app.maindb.pages import users as cross_users
 from tests.support.agent_rows import add_agent
 from tests.support.maindb_fixtures import (
     HIDDEN,

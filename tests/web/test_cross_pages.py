@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.api.pagination import encode_cursor
+from app.core.pagination import encode_cursor
+from app.core.timeutil import utcnow
 from app.maindb import MainDatabase
-from app.timeutil import utcnow
-from app.web.routes import cross_users
+from app.maindb.pages import users as cross_users
 from tests.support.agent_rows import add_agent
 from tests.support.maindb_fixtures import BIG_BALANCE
 from tests.web.conftest import HX
@@ -215,7 +215,7 @@ def test_the_timeline_merges_events_and_commits_newest_first(cross_client: TestC
 def test_the_timeline_loads_older_entries_as_a_fragment(
     cross_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.web.routes import cross
+    from app.maindb.pages import cross
 
     monkeypatch.setattr(cross, "TIMELINE_PAGE", 2)
     page = cross_client.get("/cross/timeline").text

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from app.auth import tokens
+from app.core.timeutil import utcnow
 from app.models import ApiToken
 from app.models.token import BrowserSession
-from app.services import tokens
-from app.timeutil import utcnow
 from tests.conftest import ADMIN_TOKEN
 from tests.support.limits import login_limits_standing_still
 from tests.support.signin import LOGIN_CSRF_COOKIE, login_form_token, post_login

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.timeutil import parse_datetime, utcnow
+from app.core.timeutil import parse_datetime, utcnow
 from tests.web.conftest import HX
 from tests.web.test_miners_pages import add_samples, api_tiles, tiles_in
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.services.miners import record_samples
-from app.timeutil import utcnow
+from app.core.timeutil import utcnow
+from app.miners.ingest import record_samples
 from tests.web.conftest import HX
 
 TILE = re.compile(

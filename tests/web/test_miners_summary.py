@@ -1,11 +1,11 @@
-"""The miner page's time window and chart summaries (app/services/miner_summary.py)."""
+"""The miner page's time window and chart summaries (app/miners/summary.py)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.errors import UnprocessableError
-from app.services.miner_summary import (
+from app.core.errors import UnprocessableError
+from app.miners.summary import (
     CHARTS,
     SeriesFigures,
     Window,

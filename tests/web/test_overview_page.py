@@ -5,9 +5,9 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.timeutil import utcnow
+from app.miners.ingest import record_samples
 from app.models import Agent, AgentEvent, Metric
-from app.services.miners import record_samples
-from app.timeutil import utcnow
 from tests.web.conftest import HX
 
 

@@ -14,12 +14,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.scopes import SCOPES
-from app.services import tokens
-from app.services.tokens import Principal
-from app.web.deps import WebScope
-from app.web.routes import WEB_ROUTERS
-from app.web.session import fingerprint_of, open_session
+from app.auth import tokens
+from app.auth.deps import WebScope
+from app.auth.session import fingerprint_of, open_session
+from app.auth.tokens import Principal
+from app.core.scopes import SCOPES
+from app.routers import WEB_ROUTERS
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in cannot require being signed in.

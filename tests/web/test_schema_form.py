@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from app.models import inputs_schema
-from app.web.schema_form import (
+from app.runbooks.schema_form import (
     MAX_IDEMPOTENCY_KEY,
     FormField,
     form_fields,

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from app.auth import tokens
 from app.models import ApiToken
-from app.services import tokens
 from tests.web.conftest import HX, sign_in
 
 SECRET = re.compile(r'id="new-token-value" type="text" readonly value="(prism_[^"]+)"')

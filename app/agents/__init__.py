@@ -1,0 +1,2 @@
+"""Agents: the fleet list and detail, heartbeats, the shown-status rule, status history,
+events and the memory series."""

@@ -1,0 +1,174 @@
+"""Agent events: ingest (all-or-nothing batches) and newest-first queries with keyset pages."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.core.clock_skew import DEFAULT_MAX_CLOCK_SKEW_SECONDS, check_not_future
+from app.core.errors import InvalidCursorError, NotFoundError, UnprocessableError
+from app.core.timeutil import isoformat, parse_datetime, utcnow
+from app.models import Agent, AgentEvent
+from app.models.agent import EVENT_KINDS, EventIn, EventPublic
+
+RECENT_EVENTS = 10
+
+Cursor = list[Any]
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of the event list and export; `since` is inclusive, `until` exclusive."""
+
+    agent_id: str | None = None
+    kinds: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def parse_kinds(values: Sequence[str] | None) -> tuple[str, ...]:
+    """`kind` may repeat and each value may be a comma list; unknown kinds are refused."""
+    kinds: list[str] = []
+    for value in values or ():
+        for part in value.split(","):
+            kind = part.strip()
+            if not kind:
+                continue
+            if kind not in EVENT_KINDS:
+                raise UnprocessableError(f"kind: {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+            if kind not in kinds:
+                kinds.append(kind)
+    return tuple(kinds)
+
+
+def check_time_range(since: datetime | None, until: datetime | None) -> None:
+    """Refuse an empty-by-construction range instead of silently answering nothing."""
+    if since is not None and until is not None and until <= since:
+        raise UnprocessableError("until: must be later than since")
+
+
+def newest_first_after(
+    at_column: Any, id_column: Any, cursor: Cursor, id_type: type[str] | type[int]
+) -> ColumnElement[bool]:
+    """Rows strictly after the cursor [at, id] in (at desc, id desc) order."""
+    at, row_id = decode_time_cursor(cursor, id_type)
+    return or_(at_column < at, and_(at_column == at, id_column < row_id))
+
+
+def decode_time_cursor(cursor: Cursor, id_type: type[str] | type[int]) -> tuple[datetime, Any]:
+    """[ISO time, id] back to typed values; anything else is a 422 on `cursor`."""
+    invalid = InvalidCursorError()
+    if len(cursor) != 2 or not isinstance(cursor[0], str):
+        raise invalid
+    row_id = cursor[1]
+    if id_type is int and (isinstance(row_id, bool) or not isinstance(row_id, int)):
+        raise invalid
+    if id_type is str and not isinstance(row_id, str):
+        raise invalid
+    try:
+        return parse_datetime(cursor[0]), row_id
+    except ValueError:
+        raise invalid from None
+
+
+def filtered_events(query: EventQuery) -> SelectOfScalar[AgentEvent]:
+    """Events matching the query, newest first (at desc, id desc)."""
+    check_time_range(query.since, query.until)
+    statement = select(AgentEvent)
+    if query.agent_id is not None:
+        statement = statement.where(AgentEvent.agent_id == query.agent_id)
+    if query.kinds:
+        statement = statement.where(col(AgentEvent.kind).in_(query.kinds))
+    if query.since is not None:
+        statement = statement.where(AgentEvent.at >= query.since)
+    if query.until is not None:
+        statement = statement.where(AgentEvent.at < query.until)
+    return statement.order_by(col(AgentEvent.at).desc(), col(AgentEvent.id).desc())
+
+
+def list_events(
+    *, session: Session, query: EventQuery, limit: int, cursor: Cursor | None = None
+) -> tuple[list[AgentEvent], Cursor | None]:
+    """One page of events and the cursor of the next page (None on the last one)."""
+    statement = filtered_events(query)
+    if cursor is not None:
+        statement = statement.where(newest_first_after(AgentEvent.at, AgentEvent.id, cursor, str))
+    rows = list(session.exec(statement.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], [isoformat(last.at), last.id]
+
+
+def list_agent_events(
+    *, session: Session, agent_id: str, query: EventQuery, limit: int, cursor: Cursor | None
+) -> tuple[list[AgentEvent], Cursor | None]:
+    """Events of one agent (404 when the agent is unknown), newest first."""
+    if session.get(Agent, agent_id) is None:
+        raise NotFoundError("Agent not found")
+    scoped = EventQuery(agent_id=agent_id, kinds=query.kinds, since=query.since, until=query.until)
+    return list_events(session=session, query=scoped, limit=limit, cursor=cursor)
+
+
+def recent_events(
+    *, session: Session, agent_id: str, count: int = RECENT_EVENTS
+) -> list[AgentEvent]:
+    """The `count` newest events of an agent, newest first."""
+    rows, _ = list_events(session=session, query=EventQuery(agent_id=agent_id), limit=count)
+    return rows
+
+
+def ingest_events(
+    *,
+    session: Session,
+    agent_id: str,
+    events: Sequence[EventIn],
+    now: datetime | None = None,
+    max_skew_seconds: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+    batch: bool | None = None,
+) -> list[AgentEvent]:
+    """Store every event of the request or none of them; 404 when the agent is unknown.
+
+    An `at` more than `max_skew_seconds` ahead of `now` is refused (422 naming `at`, or
+    `events.<i>.at` for a batch: `batch` None means a batch when there are several events).
+    """
+    received = now or utcnow()
+    in_batch = len(events) > 1 if batch is None else batch
+    for index, event in enumerate(events):
+        check_not_future(
+            event.at,
+            field=f"events.{index}.at" if in_batch else "at",
+            now=received,
+            max_skew_seconds=max_skew_seconds,
+        )
+    if session.get(Agent, agent_id) is None:
+        raise NotFoundError("Agent not found")
+    rows = [
+        AgentEvent(
+            id=uuid.uuid4().hex,
+            agent_id=agent_id,
+            kind=event.kind,
+            at=event.at or received,
+            message=event.message,
+        )
+        for event in events
+    ]
+    session.add_all(rows)
+    try:
+        session.commit()
+    except IntegrityError:
+        # The agent was deleted between the check and the commit.
+        session.rollback()
+        raise NotFoundError("Agent not found") from None
+    return rows
+
+
+def event_public(event: AgentEvent) -> EventPublic:
+    """The API shape of one event (SPEC §5.1 Event)."""
+    return EventPublic.model_validate(event)

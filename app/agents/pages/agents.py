@@ -1,0 +1,347 @@
+"""Agent pages: the filterable list, one agent's detail, its timeline pages and status history.
+
+Filters are query parameters, so every view is a URL that works without JavaScript; bad
+values come back as the page with the field named (422), never as a JSON error.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.agents import service as agent_service
+from app.agents.service import AGENT_SORTS, DEFAULT_SORT, AgentQuery
+from app.agents.status import effective_status
+from app.auth.deps import WebRead
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import NotFoundError, UnprocessableError
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from app.core.templating import render
+from app.core.timeutil import isoformat, utcnow
+from app.dashboard import overview as overview_service
+from app.maindb.agent_timeline import AgentTimelinePage, agent_timeline
+from app.maindb.convert import json_text
+from app.maindb.deps import MainDbDep
+from app.models.agent import AGENT_STATUSES, AgentPublic
+
+router = APIRouter(include_in_schema=False)
+
+TABLE_PARTIALS = {"agents-table": "partials/agents/table.html"}
+EVENT_PARTIALS = {"events-more": "partials/agents/events_page.html"}
+EVENTS_PER_PAGE = 20
+HISTORY_ON_DETAIL = 10
+HISTORY_PER_PAGE = 50
+MEMORY_WINDOW = timedelta(hours=24)
+MAX_SEARCH = 200
+# (sort key, column title, first click sorts descending): times and sizes start biggest first.
+SORT_COLUMNS = (
+    ("id", "Agent", False),
+    ("domain", "Domain", False),
+    ("memoryUsedMB", "Memory", True),
+    ("lastSeenAt", "Last seen", True),
+)
+
+
+@dataclass(frozen=True)
+class ListView:
+    """The list's query string, as parsed: what the links of the page carry along."""
+
+    q: str = ""
+    status: str = ""
+    domain: str = ""
+    sort: str = DEFAULT_SORT
+    limit: int = DEFAULT_LIMIT
+    cursor: str = ""
+
+    def url(self, **changes: Any) -> str:
+        """/agents with these parameters (defaults left out)."""
+        view = replace(self, **changes)
+        params = {
+            "q": view.q,
+            "status": view.status,
+            "domain": view.domain,
+            "sort": "" if view.sort == DEFAULT_SORT else view.sort,
+            "limit": "" if view.limit == DEFAULT_LIMIT else str(view.limit),
+            "cursor": view.cursor,
+        }
+        query = urlencode({key: value for key, value in params.items() if value})
+        return f"/agents?{query}" if query else "/agents"
+
+    def export_query(self) -> str:
+        params = {"q": self.q, "status": self.status, "domain": self.domain, "sort": self.sort}
+        return urlencode({key: value for key, value in params.items() if value})
+
+
+def _parse_list(
+    q: str, status: str, domain: str, sort: str, limit: str, cursor: str
+) -> tuple[ListView, dict[str, str]]:
+    errors: dict[str, str] = {}
+    q = q.strip()
+    if len(q) > MAX_SEARCH:
+        errors["q"] = f"q: at most {MAX_SEARCH} characters"
+    if status and status not in AGENT_STATUSES:
+        errors["status"] = f"status: must be one of {', '.join(AGENT_STATUSES)}"
+    if sort not in AGENT_SORTS:
+        errors["sort"] = f"sort: must be one of {', '.join(AGENT_SORTS)}"
+        sort = DEFAULT_SORT
+    size = DEFAULT_LIMIT
+    if limit:
+        size = int(limit) if limit.isdigit() else 0
+        if not 1 <= size <= MAX_LIMIT:
+            errors["limit"] = f"limit: a whole number from 1 to {MAX_LIMIT}"
+            size = DEFAULT_LIMIT
+    return ListView(q, status, domain.strip(), sort, size, cursor), errors
+
+
+def _sort_headers(view: ListView) -> dict[str, dict[str, Any]]:
+    headers = {}
+    for key, title, descending_first in SORT_COLUMNS:
+        current = view.sort.removeprefix("-") == key
+        descending = view.sort.startswith("-")
+        if current:
+            next_sort = key if descending else f"-{key}"
+        else:
+            next_sort = f"-{key}" if descending_first else key
+        headers[key] = {
+            "key": key,
+            "title": title,
+            "url": view.url(sort=next_sort, cursor=""),
+            "aria_sort": ("descending" if descending else "ascending") if current else None,
+            "next": "descending" if next_sort.startswith("-") else "ascending",
+        }
+    return headers
+
+
+@router.get("/agents", response_class=HTMLResponse)
+def agents_page(
+    request: Request,
+    _: WebRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: str = "",
+    status: str = "",
+    domain: str = "",
+    sort: str = DEFAULT_SORT,
+    limit: str = "",
+    cursor: str = "",
+) -> HTMLResponse:
+    """The agent table with its filters, sort and pages; only the table for HX-Target."""
+    view, errors = _parse_list(q, status, domain, sort, limit, cursor)
+    now = utcnow()
+    offline_after = settings.agent_offline_after
+    query = AgentQuery(
+        status=view.status or None, domain=view.domain or None, q=view.q or None, sort=view.sort
+    )
+    agents: list[AgentPublic] = []
+    next_cursor: list[Any] | None = None
+    total = 0
+    if not errors:
+        try:
+            agents, next_cursor = agent_service.list_agents(
+                session=session,
+                query=query,
+                offline_after=offline_after,
+                limit=view.limit,
+                cursor=decode_cursor(view.cursor) if view.cursor else None,
+                now=now,
+            )
+            total = overview_service.count_agents(
+                session=session, query=query, now=now, offline_after=offline_after
+            )
+        except UnprocessableError as exc:
+            errors["cursor"] = exc.detail
+    domains = overview_service.agent_domains(session=session)
+    if view.domain and view.domain not in domains:
+        domains.append(view.domain)  # keep an unknown choice visible rather than dropping it
+    return render(
+        request,
+        "pages/agents/list.html",
+        {
+            "section": "agents",
+            "page_title": "Agents",
+            "now": now,
+            "view": view,
+            "errors": errors,
+            "agents": agents,
+            "total": total,
+            "statuses": AGENT_STATUSES,
+            "domains": domains,
+            "sort_headers": _sort_headers(view),
+            "default_limit": DEFAULT_LIMIT,
+            "next_url": view.url(cursor=encode_cursor(next_cursor)) if next_cursor else None,
+            "first_url": view.url(cursor="") if view.cursor else None,
+        },
+        status_code=422 if errors else 200,
+        partials=TABLE_PARTIALS,
+    )
+
+
+def _agent_url(agent_id: str, suffix: str = "") -> str:
+    return f"/agents/{quote(agent_id, safe='')}{suffix}"
+
+
+def _not_found(request: Request, agent_id: str) -> HTMLResponse:
+    return render(
+        request,
+        "pages/agents/not_found.html",
+        {"section": "agents", "page_title": "Agent not found", "agent_id": agent_id},
+        status_code=404,
+    )
+
+
+def _bad_cursor(request: Request, agent_id: str, detail: str) -> HTMLResponse:
+    return render(
+        request,
+        "pages/agents/bad_request.html",
+        {
+            "section": "agents",
+            "page_title": "Bad link",
+            "detail": detail,
+            "back_url": _agent_url(agent_id),
+        },
+        status_code=422,
+    )
+
+
+def _timeline_page(
+    session: SessionDep, main_db: MainDbDep, agent_id: str, cursor: str
+) -> tuple[AgentTimelinePage, str | None]:
+    """Events, status changes and main agent_logs merged; the main logs degrade to a note."""
+    page = agent_timeline(
+        session=session,
+        main_db=main_db,
+        agent_id=agent_id,
+        limit=EVENTS_PER_PAGE,
+        cursor=decode_cursor(cursor) if cursor else None,
+    )
+    next_url = (
+        _agent_url(agent_id, f"/events?{urlencode({'cursor': page.next_cursor})}")
+        if page.next_cursor
+        else None
+    )
+    return page, next_url
+
+
+@router.get("/agents/{agent_id}", response_class=HTMLResponse)
+def agent_page(
+    agent_id: str,
+    request: Request,
+    _: WebRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    main_db: MainDbDep,
+) -> HTMLResponse:
+    """One agent: facts, status history, timeline, memory chart and the runbooks that apply."""
+    try:
+        agent = agent_service.get_agent(session=session, agent_id=agent_id)
+    except NotFoundError:
+        return _not_found(request, agent_id)
+    now = utcnow()
+    since = (now - MEMORY_WINDOW).replace(microsecond=0)
+    history, history_cursor = agent_service.status_history(
+        session=session, agent_id=agent_id, limit=HISTORY_ON_DETAIL
+    )
+    timeline, timeline_next = _timeline_page(session, main_db, agent_id, "")
+    applicable = overview_service.runbooks_for_agent(session=session, agent=agent)
+    return render(
+        request,
+        "pages/agents/detail.html",
+        {
+            "section": "agents",
+            "page_title": agent.name or agent.id,
+            "now": now,
+            "agent": agent,
+            "agent_url": _agent_url(agent.id),
+            "shown_status": effective_status(agent, now, settings.agent_offline_after),
+            "history": history,
+            "history_more_url": _agent_url(
+                agent.id, f"/history?cursor={encode_cursor(history_cursor)}"
+            )
+            if history_cursor
+            else None,
+            "timeline": timeline,
+            "timeline_next_url": timeline_next,
+            "json_text": json_text,
+            "memory": overview_service.memory_summary(
+                session=session, agent_id=agent.id, since=since
+            ),
+            "memory_url": "/api"
+            + _agent_url(agent.id, f"/memory?{urlencode({'since': isoformat(since)})}"),
+            "runbooks": applicable.runbooks,
+            "runbooks_specific": applicable.specific,
+            "general_tag": overview_service.GENERAL_RUNBOOK_TAG,
+        },
+    )
+
+
+@router.get("/agents/{agent_id}/events", response_class=HTMLResponse)
+def agent_events_page(
+    agent_id: str,
+    request: Request,
+    _: WebRead,
+    session: SessionDep,
+    main_db: MainDbDep,
+    cursor: str = "",
+) -> HTMLResponse:
+    """One page of an agent's timeline: the infinite-scroll partial, or a page of its own."""
+    try:
+        agent = agent_service.get_agent(session=session, agent_id=agent_id)
+    except NotFoundError:
+        return _not_found(request, agent_id)
+    try:
+        timeline, next_url = _timeline_page(session, main_db, agent_id, cursor)
+    except UnprocessableError as exc:
+        return _bad_cursor(request, agent_id, exc.detail)
+    return render(
+        request,
+        "pages/agents/events.html",
+        {
+            "section": "agents",
+            "page_title": f"Timeline of {agent.name or agent.id}",
+            "agent": agent,
+            "agent_url": _agent_url(agent.id),
+            "timeline": timeline,
+            "timeline_next_url": next_url,
+            "json_text": json_text,
+            "first_url": _agent_url(agent.id, "/events") if cursor else None,
+        },
+        partials=EVENT_PARTIALS,
+    )
+
+
+@router.get("/agents/{agent_id}/history", response_class=HTMLResponse)
+def agent_history_page(
+    agent_id: str, request: Request, _: WebRead, session: SessionDep, cursor: str = ""
+) -> HTMLResponse:
+    """An agent's status changes, newest first, a page at a time."""
+    try:
+        agent = agent_service.get_agent(session=session, agent_id=agent_id)
+    except NotFoundError:
+        return _not_found(request, agent_id)
+    try:
+        history, next_cursor = agent_service.status_history(
+            session=session,
+            agent_id=agent_id,
+            limit=HISTORY_PER_PAGE,
+            cursor=decode_cursor(cursor) if cursor else None,
+        )
+    except UnprocessableError as exc:
+        return _bad_cursor(request, agent_id, exc.detail)
+    return render(
+        request,
+        "pages/agents/history.html",
+        {
+            "section": "agents",
+            "page_title": f"Status history of {agent.name or agent.id}",
+            "agent": agent,
+            "agent_url": _agent_url(agent.id),
+            "history": history,
+            "next_url": _agent_url(agent.id, f"/history?cursor={encode_cursor(next_cursor)}")
+            if next_cursor
+            else None,
+            "first_url": _agent_url(agent.id, "/history") if cursor else None,
+        },
+    )

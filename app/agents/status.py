@@ -1,0 +1,41 @@
+"""The shown status of an agent: silent for longer than the offline threshold means offline.
+
+One rule, two forms: a Python function for single rows and a SQL expression for filters,
+counts and sorting, so a list filtered by status agrees with the status each row shows.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, literal, or_
+
+from app.core.timeutil import as_utc
+from app.models import Agent
+
+
+def offline_cutoff(now: datetime, offline_after_seconds: int) -> datetime:
+    return as_utc(now) - timedelta(seconds=offline_after_seconds)
+
+
+def effective_status(agent: Agent, now: datetime, offline_after_seconds: int) -> str:
+    """The status an operator sees for this agent at `now`."""
+    return shown_status(
+        agent.status, agent.last_seen_at, offline_cutoff(now, offline_after_seconds)
+    )
+
+
+def shown_status(reported: str, last_seen_at: datetime | None, cutoff: datetime) -> str:
+    """effective_status() from the column values, with the cutoff computed once per list."""
+    if last_seen_at is None or last_seen_at < cutoff:
+        return "offline"
+    return reported
+
+
+def effective_status_column(now: datetime, offline_after_seconds: int) -> ColumnElement[Any]:
+    """SQL for effective_status(), usable in WHERE, GROUP BY and ORDER BY."""
+    cutoff = offline_cutoff(now, offline_after_seconds)
+    last_seen: Any = Agent.last_seen_at
+    return case(
+        (or_(last_seen.is_(None), last_seen < cutoff), literal("offline")),
+        else_=Agent.status,
+    )

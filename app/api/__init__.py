@@ -1,1 +1,0 @@
-"""The JSON API: dependencies in deps.py, one router module per area in routes/."""

@@ -1,0 +1,2 @@
+"""Who is calling: API tokens and scopes, the one bearer / cookie / CSRF path, browser
+sessions and the sign-in pages."""

@@ -1,0 +1,1 @@
+"""JSON routes of the dashboard: metric tiles, the mobile summary, the ops stream."""

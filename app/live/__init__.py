@@ -1,0 +1,2 @@
+"""Live updates: the in-process broadcaster, the PostgreSQL fan-out between replicas, and
+server-sent events."""

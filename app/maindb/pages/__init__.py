@@ -1,0 +1,1 @@
+"""Cross-service pages over the main API database (read-only)."""

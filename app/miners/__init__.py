@@ -1,0 +1,2 @@
+"""Miners: sample ingest, the newest-sample queries, derived values, tiles, rollups,
+series and the chart summaries."""

@@ -1,0 +1,96 @@
+"""Miner reads: the newest sample per miner (a primary-key join), tiles, the miner list."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.core.errors import InvalidCursorError, NotFoundError
+from app.core.timeutil import as_utc
+from app.miners.derived import SAMPLE_COLUMNS, sample_out
+from app.miners.tiles import build_tiles, state_from_tiles
+from app.models import Miner, MinerSample
+from app.models.miner import MinerPublic, MinerSampleOut, MinerState, MinerTiles
+
+NO_SAMPLES = "No samples recorded"
+# The columns the output shows, read as values: loading ORM entities of the newest sample of
+# every miner was a quarter of `latest`'s time.
+_OUTPUT_COLUMNS: tuple[Any, ...] = tuple(col(getattr(MinerSample, name)) for name in SAMPLE_COLUMNS)
+
+
+def latest_samples(*, session: Session, miner_id: str | None = None) -> list[MinerSampleOut]:
+    """The newest sample of every miner (or of one), sorted by miner_id.
+
+    The `miner` table points at each miner's newest sample, so this stays a primary-key
+    join however many samples are stored.
+    """
+    query = (
+        select(MinerSample)
+        .join(Miner, col(Miner.last_sample_id) == col(MinerSample.id))
+        .with_only_columns(*_OUTPUT_COLUMNS)
+    )
+    if miner_id is not None:
+        query = query.where(col(Miner.miner_id) == miner_id)
+    rows = session.execute(query.order_by(col(Miner.miner_id))).mappings().all()
+    return [sample_out(dict(row)) for row in rows]
+
+
+def miner_tiles(*, session: Session, miner_id: str, now: datetime) -> MinerTiles:
+    """The tiles of one miner's newest sample; NotFoundError when it has none."""
+    samples = latest_samples(session=session, miner_id=miner_id)
+    if not samples:
+        raise NotFoundError(NO_SAMPLES)
+    latest = samples[0]
+    return MinerTiles(
+        miner_id=miner_id, updated_at=latest.recorded_at, tiles=build_tiles(latest, now)
+    )
+
+
+def require_miner(*, session: Session, miner_id: str) -> Miner:
+    """The miner's row; NotFoundError when it never sent a sample."""
+    miner = session.get(Miner, miner_id)
+    if miner is None:
+        raise NotFoundError(NO_SAMPLES)
+    return miner
+
+
+def miner_state(
+    latest: MinerSampleOut | None, last_seen_at: datetime, now: datetime, stale_after: int
+) -> MinerState:
+    """`stale` after `stale_after` seconds without a sample, else the worst tile intent."""
+    if latest is None or as_utc(last_seen_at) < as_utc(now) - timedelta(seconds=stale_after):
+        return "stale"
+    return state_from_tiles(build_tiles(latest, now))
+
+
+def list_miners(
+    *,
+    session: Session,
+    now: datetime,
+    stale_after: int,
+    limit: int,
+    cursor: list[Any] | None = None,
+) -> tuple[list[MinerPublic], list[Any] | None]:
+    """Miners by id with their newest sample and state; the cursor is [last miner_id]."""
+    query = select(Miner, MinerSample).outerjoin(
+        MinerSample, col(MinerSample.id) == col(Miner.last_sample_id)
+    )
+    if cursor is not None:
+        if len(cursor) != 1 or not isinstance(cursor[0], str):
+            raise InvalidCursorError()
+        query = query.where(col(Miner.miner_id) > cursor[0])
+    rows = session.exec(query.order_by(col(Miner.miner_id)).limit(limit + 1)).all()
+    items = []
+    for miner, sample in rows[:limit]:
+        latest = sample_out(sample) if sample is not None else None
+        items.append(
+            MinerPublic(
+                miner_id=miner.miner_id,
+                first_seen_at=miner.first_seen_at,
+                last_seen_at=miner.last_recorded_at,
+                latest=latest,
+                state=miner_state(latest, miner.last_recorded_at, now, stale_after),
+            )
+        )
+    next_cursor = [items[-1].miner_id] if len(rows) > limit else None
+    return items, next_cursor

@@ -1,0 +1,280 @@
+"""The rollups of miner samples (app/models/rollup.py): written, pruned, rebuilt.
+
+Ingest merges each batch into the rollups inside the samples' own transaction, so a sample
+is in all of them or in none. The merge is one UPSERT per (miner, width, bucket) that adds
+counts and sums and keeps the smaller min and the larger max: commutative, so concurrent
+batches touching the same bucket give the same row in any order (PostgreSQL serialises them
+on the row lock, SQLite on its write lock). Rows go in key order, so two batches never wait
+on each other in a cycle.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+)
+from sqlmodel import Session, col
+
+from app.miners.derived import effective_hashrate, stale_rate
+from app.models import Miner, MinerSample
+from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_METRICS, ROLLUP_WIDTHS
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROLLUP = MINER_SAMPLE_ROLLUP.c
+ROLLUP_COLUMNS = tuple(column.name for column in MINER_SAMPLE_ROLLUP.columns)
+# The metric aggregates of a rollup row (after miner_id, width, bucket_start): count, min,
+# max and sum of each ROLLUP_METRICS entry in turn.
+Aggregates = list[Any]
+
+
+def bucket_of(at: datetime, width: int) -> int:
+    """Unix seconds of the start of the `width`-second bucket holding `at` (naive: UTC)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(seconds=width) * width
+
+
+def moment(unix_seconds: int) -> datetime:
+    """The aware UTC datetime of whole unix seconds."""
+    return _EPOCH + timedelta(seconds=unix_seconds)
+
+
+def shares_stale(row: Mapping[str, Any]) -> int:
+    """A sample's stale shares: when missing or None, its rejected shares."""
+    stale = row.get("shares_stale")
+    return int(row.get("shares_rejected", 0)) if stale is None else int(stale)
+
+
+def _metric_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One sample's value of each ROLLUP_METRICS entry, in that order."""
+    get = row.get
+    accepted, rejected = get("shares_accepted", 0), get("shares_rejected", 0)
+    stale = get("shares_stale")
+    if stale is None:
+        stale = rejected
+    h1, h15 = get("hashrate_1m"), get("hashrate_15m")
+    effective = effective_hashrate(h1, h15, stale_rate(accepted, stale))
+    return (h1, h15, effective, get("temperature_c"), accepted, rejected, stale, get("latency_ms"))
+
+
+def rollup_records(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rollup rows (ROLLUP_COLUMNS) of a batch of samples, every width, in key order.
+
+    Measured: aggregating a batch here and sending one row per bucket is faster on SQLite
+    than an INSERT ... SELECT aggregating the new samples in SQL, and as fast on PostgreSQL.
+    """
+    finest, *coarser = ROLLUP_WIDTHS
+    groups: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        key = (row["miner_id"], bucket_of(row["recorded_at"], finest))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [_metric_values(row)]
+        else:
+            group.append(_metric_values(row))
+    by_width: dict[int, dict[tuple[str, int], Aggregates]] = {finest: {}}
+    for key, samples in groups.items():
+        aggregates: Aggregates = []
+        # One tuple per metric: every value the bucket's samples have for it.
+        for values in zip(*samples, strict=True):
+            present = [value for value in values if value is not None]
+            if present:
+                aggregates += (len(present), min(present), max(present), float(sum(present)))
+            else:
+                aggregates += (0, None, None, 0.0)
+        by_width[finest][key] = aggregates
+    # Coarser buckets are unions of finer ones: merge those rather than the samples again.
+    for width in coarser:
+        merged = by_width.setdefault(width, {})
+        for (miner_id, start), aggregates in by_width[finest].items():
+            wider = (miner_id, start - start % width)
+            if wider in merged:
+                merge_aggregates(merged[wider], aggregates)
+            else:
+                merged[wider] = list(aggregates)
+    records = [
+        (miner_id, width, start, *aggregates)
+        for width, buckets in by_width.items()
+        for (miner_id, start), aggregates in buckets.items()
+    ]
+    records.sort(key=lambda record: (record[0], record[1], record[2]))
+    return records
+
+
+def merge_aggregates(known: Aggregates, other: Sequence[Any]) -> None:
+    """Merge the aggregates of another part of the same bucket into `known`, in place."""
+    for base in range(0, len(other), 4):
+        count, low, high, total = other[base : base + 4]
+        known[base] += count
+        if low is not None and (known[base + 1] is None or low < known[base + 1]):
+            known[base + 1] = low
+        if high is not None and (known[base + 2] is None or high > known[base + 2]):
+            known[base + 2] = high
+        known[base + 3] += total
+
+
+def merge_into_rollup(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add a batch of samples to every rollup width, in the caller's transaction."""
+    write_rollup_records(connection, rollup_records(rows))
+
+
+def write_rollup_records(connection: Connection, records: Sequence[tuple[Any, ...]]) -> None:
+    """UPSERT rollup rows (from rollup_records), merging them into the stored ones.
+
+    Straight to the driver in one executemany: SQLAlchemy's per-parameter processing of ~35
+    values a row cost more than the UPSERT itself.
+    """
+    if records:
+        connection.exec_driver_sql(_merge_sql(connection.dialect.paramstyle), list(records))
+
+
+@cache
+def _merge_sql(paramstyle: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE, merging counts, sums, mins and maxes."""
+    table = MINER_SAMPLE_ROLLUP.name
+    marker = "?" if paramstyle == "qmark" else "%s"
+    merged = []
+    for prefix, _ in ROLLUP_METRICS:
+        for part in ("count", "sum"):
+            name = f"{prefix}_{part}"
+            merged.append(f"{name} = {table}.{name} + excluded.{name}")
+        # A NULL side (no value yet) never wins a comparison, so the other side is kept.
+        for part, wins in (("min", "<"), ("max", ">")):
+            name = f"{prefix}_{part}"
+            merged.append(
+                f"{name} = CASE WHEN {table}.{name} IS NULL OR excluded.{name} {wins} "
+                f"{table}.{name} THEN excluded.{name} ELSE {table}.{name} END"
+            )
+    return (
+        f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "  # noqa: S608 (constants)
+        f"VALUES ({', '.join([marker] * len(ROLLUP_COLUMNS))}) "
+        f"ON CONFLICT (miner_id, width, bucket_start) DO UPDATE SET {', '.join(merged)}"
+    )
+
+
+# SQL over minersample rows, mirroring _metric_values.
+
+
+def effective_hashrate_sql() -> ColumnElement[Any]:
+    """effective_hashrate() of miner_derived, as SQL over a sample row (same float steps)."""
+    h1, h15 = col(MinerSample.hashrate_1m), col(MinerSample.hashrate_15m)
+    # Floats before adding: two 32-bit share counts can overflow an INTEGER on PostgreSQL.
+    accepted = cast(col(MinerSample.shares_accepted), Float)
+    stale = cast(col(MinerSample.shares_stale), Float)
+    baseline = case((and_(h1.is_not(None), h1 != 0), h1), else_=h15)
+    rate = case((accepted + stale > 0, stale / (accepted + stale)), else_=cast(0, Float))
+    return baseline * (1 - rate)
+
+
+def sample_metric_sql() -> list[Any]:
+    """The SQL of each ROLLUP_METRICS entry over a minersample row, in that order."""
+    return [
+        col(MinerSample.hashrate_1m),
+        col(MinerSample.hashrate_15m),
+        effective_hashrate_sql(),
+        col(MinerSample.temperature_c),
+        col(MinerSample.shares_accepted),
+        col(MinerSample.shares_rejected),
+        col(MinerSample.shares_stale),
+        col(MinerSample.latency_ms),
+    ]
+
+
+def sample_aggregates() -> list[ColumnElement[Any]]:
+    """count, min, max and sum of each metric over a group of samples (a rollup row's shape)."""
+    aggregates: list[ColumnElement[Any]] = []
+    for value in sample_metric_sql():
+        aggregates += [
+            func.count(value),
+            func.min(value),
+            func.max(value),
+            func.coalesce(func.sum(cast(value, Float)), 0.0),
+        ]
+    return aggregates
+
+
+def epoch_seconds_sql(column: Any, dialect_name: str) -> ColumnElement[int]:
+    """Whole unix seconds of a UTC datetime column, truncated, in the engine's own SQL."""
+    if dialect_name == "postgresql":
+        return cast(func.floor(func.date_part("epoch", column)), BigInteger)
+    # The stored text is naive UTC; strftime would round the fraction to a millisecond first
+    # (10:00:59.9999 would become 10:01:00), so only the whole seconds are parsed.
+    return cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
+
+
+# Retention.
+
+
+def prune_rollup(*, session: Session, cutoff: datetime, batch_size: int) -> int:
+    """Delete rollup buckets older than `cutoff`, and rebuild each bucket holding `cutoff`
+    from the samples left, since retention deleted only part of it; returns the rows deleted.
+
+    Miner by miner (from the `miner` table, which retention repairs only afterwards), so
+    every statement is a range of the primary key, each batch its own short transaction.
+    """
+    keys = tuple_(_ROLLUP.miner_id, _ROLLUP.width, _ROLLUP.bucket_start)
+    total = 0
+    miner_ids = session.execute(select(col(Miner.miner_id))).scalars().all()
+    for miner_id in miner_ids:
+        for width in ROLLUP_WIDTHS:
+            boundary = bucket_of(cutoff, width)
+            while True:
+                batch = (
+                    select(_ROLLUP.miner_id, _ROLLUP.width, _ROLLUP.bucket_start)
+                    .where(
+                        _ROLLUP.miner_id == miner_id,
+                        _ROLLUP.width == width,
+                        _ROLLUP.bucket_start < boundary,
+                    )
+                    .limit(batch_size)
+                )
+                result = session.exec(delete(MINER_SAMPLE_ROLLUP).where(keys.in_(batch)))
+                deleted = int(result.rowcount or 0)
+                session.commit()
+                total += deleted
+                if deleted < batch_size:
+                    break
+            if moment(boundary) < cutoff:
+                rebuild_bucket(session=session, miner_id=miner_id, width=width, start=boundary)
+                session.commit()
+    return total
+
+
+def rebuild_bucket(*, session: Session, miner_id: str, width: int, start: int) -> None:
+    """Replace a miner's rollup row of one bucket by the aggregate of its samples there."""
+    this_bucket = and_(
+        _ROLLUP.miner_id == miner_id, _ROLLUP.width == width, _ROLLUP.bucket_start == start
+    )
+    session.execute(delete(MINER_SAMPLE_ROLLUP).where(this_bucket))
+    recorded_at = col(MinerSample.recorded_at)
+    in_bucket = and_(
+        col(MinerSample.miner_id) == miner_id,
+        recorded_at >= moment(start),
+        recorded_at < moment(start) + timedelta(seconds=width),
+    )
+    source = (
+        select(
+            col(MinerSample.miner_id),
+            cast(width, Integer),
+            cast(start, BigInteger),
+            *sample_aggregates(),
+        )
+        .where(in_bucket)
+        .group_by(col(MinerSample.miner_id))
+    )
+    session.execute(insert(MINER_SAMPLE_ROLLUP).from_select(list(ROLLUP_COLUMNS), source))

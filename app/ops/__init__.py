@@ -1,0 +1,2 @@
+"""Operations: probes and /metrics, backup, retention, exports, demo seed, the scheduler
+and the schema migrations."""

@@ -1,0 +1,1 @@
+"""JSON routes of operations: probes and /metrics, exports, the API docs."""

@@ -1,0 +1,171 @@
+"""Fleet gauges for /metrics, read from the console database at scrape time.
+
+Agents are counted by the status an operator sees (app.agents.status); each miner's gauges
+come from its newest sample, found through the `miner` table's pointer (a primary-key join,
+cheap however many samples are stored). A scrape never fails because the database does:
+the fleet gauges are left out and `prism_fleet_scrape_error` says so.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from app.agents.status import effective_status_column
+from app.core.single_flight import SingleFlight
+from app.core.telemetry import Metrics
+from app.core.timeutil import utcnow
+from app.miners.derived import effective_hashrate, stale_rate
+from app.models import Miner, MinerSample
+from app.models.agent import AGENT_STATUSES
+from app.ops.health import describe_error
+
+logger = logging.getLogger("prism.metrics")
+
+# Well inside Prometheus's default 10 s scrape timeout.
+SCRAPE_TIMEOUT = 3.0
+
+EngineGetter = Callable[[], Engine | None]
+
+
+@dataclass(frozen=True)
+class MinerGauges:
+    miner_id: str
+    last_seen: datetime
+    hashrate: float | None
+    temperature_c: float | None
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    agents_by_status: dict[str, int]
+    miners: list[MinerGauges]
+
+
+def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetSnapshot:
+    """Agents counted by shown status, and each miner's newest-sample gauges."""
+    shown = select(effective_status_column(now, offline_after).label("shown")).subquery()
+    counts = dict.fromkeys(AGENT_STATUSES, 0)
+    for status, count in session.exec(select(shown.c.shown, func.count()).group_by(shown.c.shown)):
+        counts[str(status)] = int(count)
+    rows = session.exec(
+        select(Miner, MinerSample)
+        .outerjoin(MinerSample, col(MinerSample.id) == col(Miner.last_sample_id))
+        .order_by(col(Miner.miner_id))
+    )
+    miners = []
+    for miner, sample in rows:
+        hashrate = None
+        temperature = None
+        if sample is not None:
+            rate = stale_rate(sample.shares_accepted, sample.shares_stale)
+            hashrate = effective_hashrate(sample.hashrate_1m, sample.hashrate_15m, rate)
+            temperature = sample.temperature_c
+        miners.append(MinerGauges(miner.miner_id, miner.last_recorded_at, hashrate, temperature))
+    return FleetSnapshot(counts, miners)
+
+
+class FleetCollector(Collector):
+    """Prometheus collector computing the fleet gauges from the console DB at each scrape."""
+
+    def __init__(
+        self, engine: EngineGetter, offline_after: int, timeout: float = SCRAPE_TIMEOUT
+    ) -> None:
+        self._engine = engine
+        self._offline_after = offline_after
+        self._timeout = timeout
+        self._flight = SingleFlight()
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only: registering must not query the database.
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        agents, hashrate, temperature, last_seen, error = self._families()
+        try:
+            snapshot = self._flight.call("fleet", self._read, self._timeout)
+        except TimeoutError:
+            logger.warning(
+                "fleet gauges skipped: the console database took over %gs", self._timeout
+            )
+            error.add_metric([], 1)
+            yield error
+            return
+        except Exception as exc:
+            logger.warning("fleet gauges skipped: %s", describe_error(exc))
+            error.add_metric([], 1)
+            yield error
+            return
+        for status, count in sorted(snapshot.agents_by_status.items()):
+            agents.add_metric([status], count)
+        for miner in snapshot.miners:
+            last_seen.add_metric([miner.miner_id], miner.last_seen.timestamp())
+            if miner.hashrate is not None:
+                hashrate.add_metric([miner.miner_id], miner.hashrate)
+            if miner.temperature_c is not None:
+                temperature.add_metric([miner.miner_id], miner.temperature_c)
+        error.add_metric([], 0)
+        yield from (agents, hashrate, temperature, last_seen, error)
+
+    def _read(self) -> FleetSnapshot:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the console database is not open yet")
+        with Session(engine) as session:
+            return read_fleet(session=session, now=utcnow(), offline_after=self._offline_after)
+
+    @staticmethod
+    def _families() -> tuple[
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+    ]:
+        return (
+            GaugeMetricFamily(
+                "prism_agents",
+                "Agents by the status operators see (offline once silent too long).",
+                labels=["status"],
+            ),
+            GaugeMetricFamily(
+                "prism_miner_hashrate",
+                "Effective hashrate of each miner's newest sample (H/s, stale shares removed).",
+                labels=["miner_id"],
+            ),
+            GaugeMetricFamily(
+                "prism_miner_temperature_celsius",
+                "Temperature reported in each miner's newest sample.",
+                labels=["miner_id"],
+            ),
+            GaugeMetricFamily(
+                "prism_miner_last_seen_timestamp_seconds",
+                "Unix time of each miner's newest sample.",
+                labels=["miner_id"],
+            ),
+            GaugeMetricFamily(
+                "prism_fleet_scrape_error",
+                "1 when the fleet gauges could not be read from the console database.",
+            ),
+        )
+
+
+def install_fleet_gauges(
+    metrics: Metrics,
+    *,
+    engine: EngineGetter,
+    offline_after: int,
+    stream_subscribers: Callable[[], float],
+) -> None:
+    """Register the fleet collector and the stream gauge on this app's registry (idempotent)."""
+
+    def install() -> Collector:
+        metrics.watch_stream_subscribers(stream_subscribers)
+        return FleetCollector(engine, offline_after)
+
+    metrics.install_once("fleet", install)

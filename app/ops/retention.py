@@ -1,0 +1,135 @@
+"""Retention: delete old samples (and their rollup), events and status history in batches.
+
+Each batch is its own short transaction, so ingest (which needs the write lock on SQLite, and
+row locks on PostgreSQL) waits at most one batch, never the whole prune.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, or_, update
+from sqlmodel import Session, col, select
+
+from app.miners.rollup import prune_rollup
+from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
+
+BATCH_SIZE = 5_000
+
+# Called after each batch with the table's label and the rows deleted from it so far.
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one prune removed, and how the miner pointers were kept consistent."""
+
+    samples: int
+    memory_samples: int
+    events: int
+    status_changes: int
+    miners_repointed: int
+    miners_removed: int
+    rollup_buckets: int = 0
+
+
+def prune(
+    *,
+    session: Session,
+    now: datetime,
+    samples_days: int,
+    events_days: int,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> PruneResult:
+    """Delete miner and agent-memory samples (and rollup buckets) older than `samples_days`,
+    events and status history older than `events_days`; then re-point (or remove) miners
+    whose newest sample went with them."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    report = progress or (lambda _label, _count: None)
+    sample_cutoff = now - timedelta(days=samples_days)
+    event_cutoff = now - timedelta(days=events_days)
+    targets = (
+        ("samples", MinerSample.id, MinerSample.recorded_at, sample_cutoff),
+        ("memory samples", AgentMemorySample.id, AgentMemorySample.recorded_at, sample_cutoff),
+        ("events", AgentEvent.id, AgentEvent.at, event_cutoff),
+        ("status history", AgentStatusChange.id, AgentStatusChange.at, event_cutoff),
+    )
+    samples, memory_samples, events, changes = (
+        _delete_older(session, key, moment, cutoff, batch_size, label, report)
+        for label, key, moment, cutoff in targets
+    )
+    # After the samples, so the minute holding the cutoff is rebuilt from what is left.
+    rollup_buckets = prune_rollup(session=session, cutoff=sample_cutoff, batch_size=batch_size)
+    if rollup_buckets:
+        report("rollup buckets", rollup_buckets)
+    repointed, removed = repair_miner_pointers(session=session)
+    return PruneResult(
+        samples=samples,
+        memory_samples=memory_samples,
+        events=events,
+        status_changes=changes,
+        miners_repointed=repointed,
+        miners_removed=removed,
+        rollup_buckets=rollup_buckets,
+    )
+
+
+def _delete_older(
+    session: Session,
+    key: Any,
+    moment: Any,
+    cutoff: datetime,
+    batch_size: int,
+    label: str,
+    report: Progress,
+) -> int:
+    table = key.class_
+    total = 0
+    while True:
+        batch = select(key).where(moment < cutoff).limit(batch_size)
+        result = session.exec(delete(table).where(key.in_(batch)))
+        session.commit()
+        deleted = int(result.rowcount or 0)
+        total += deleted
+        if deleted:
+            report(label, total)
+        if deleted < batch_size:
+            return total
+
+
+def repair_miner_pointers(*, session: Session) -> tuple[int, int]:
+    """Point each miner whose newest sample is gone at its newest remaining one, or remove it.
+
+    Returns (re-pointed, removed). Each miner is fixed in its own transaction, and only while
+    its pointer is still dangling: a sample ingested meanwhile has already moved it.
+    """
+    pointed = select(col(MinerSample.id)).where(col(MinerSample.id) == col(Miner.last_sample_id))
+    dangling_rule = or_(col(Miner.last_sample_id).is_(None), ~exists(pointed))
+    dangling = session.exec(select(col(Miner.miner_id)).where(dangling_rule)).all()
+    repointed = removed = 0
+    for miner_id in dangling:
+        newest = session.exec(
+            select(col(MinerSample.id), col(MinerSample.recorded_at))
+            .where(col(MinerSample.miner_id) == miner_id)
+            .order_by(col(MinerSample.recorded_at).desc(), col(MinerSample.id).desc())
+            .limit(1)
+        ).first()
+        this_miner = col(Miner.miner_id) == miner_id
+        if newest is None:
+            has_samples = exists(
+                select(MinerSample.id).where(col(MinerSample.miner_id) == miner_id)
+            )
+            result = session.exec(delete(Miner).where(this_miner, ~has_samples))
+            removed += int(result.rowcount or 0)
+        else:
+            result = session.exec(
+                update(Miner)
+                .where(this_miner, dangling_rule)
+                .values(last_sample_id=newest[0], last_recorded_at=newest[1])
+            )
+            repointed += int(result.rowcount or 0)
+        session.commit()
+    return repointed, removed

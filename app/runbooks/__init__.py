@@ -1,0 +1,1 @@
+"""Runbooks: the catalog, runs and the workflow gateway, the execute form."""

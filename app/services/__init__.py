@@ -1,1 +1,0 @@
-"""Use cases as plain functions taking a keyword-only session; no FastAPI imports here."""

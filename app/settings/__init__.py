@@ -1,0 +1,1 @@
+"""Operator settings: the key-value store, its API and the editor page."""

@@ -1,1 +1,0 @@
-"""The server-rendered UI: HTML only, same services as the API, htmx for live parts."""
