@@ -1,8 +1,9 @@
 """An agent's reported memory over time, downsampled like the miner charts."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from app.agents.service import get_agent
@@ -54,3 +55,35 @@ def memory_series(
         t=t,
         series=series,
     )
+
+
+@dataclass(frozen=True)
+class MemorySummary:
+    """An agent's reported memory over a window: the chart's no-JavaScript fallback."""
+
+    samples: int
+    latest: float | None
+    minimum: float | None
+    maximum: float | None
+
+
+def memory_summary(*, session: Session, agent_id: str, since: datetime) -> MemorySummary:
+    """Count, min, max and latest memory an agent reported since `since`."""
+    in_window = (
+        col(AgentMemorySample.agent_id) == agent_id,
+        col(AgentMemorySample.recorded_at) >= since,
+    )
+    count, minimum, maximum = session.exec(
+        select(
+            func.count(),
+            func.min(AgentMemorySample.memory_used_mb),
+            func.max(AgentMemorySample.memory_used_mb),
+        ).where(*in_window)
+    ).one()
+    latest = session.exec(
+        select(AgentMemorySample.memory_used_mb)
+        .where(*in_window)
+        .order_by(col(AgentMemorySample.recorded_at).desc(), col(AgentMemorySample.id).desc())
+        .limit(1)
+    ).first()
+    return MemorySummary(samples=count, latest=latest, minimum=minimum, maximum=maximum)

@@ -7,10 +7,12 @@ counts and sorting, so a list filtered by status agrees with the status each row
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, literal, or_
+from sqlalchemy import ColumnElement, case, func, literal, or_
+from sqlmodel import Session, select
 
 from app.core.timeutil import as_utc
 from app.models import Agent
+from app.models.agent import AGENT_STATUSES
 
 
 def offline_cutoff(now: datetime, offline_after_seconds: int) -> datetime:
@@ -39,3 +41,14 @@ def effective_status_column(now: datetime, offline_after_seconds: int) -> Column
         (or_(last_seen.is_(None), last_seen < cutoff), literal("offline")),
         else_=Agent.status,
     )
+
+
+def count_by_status(
+    *, session: Session, now: datetime, offline_after_seconds: int
+) -> dict[str, int]:
+    """How many agents show each status at `now`; every known status is present (0 if none)."""
+    shown = select(effective_status_column(now, offline_after_seconds).label("shown")).subquery()
+    counts = dict.fromkeys(AGENT_STATUSES, 0)
+    for status, count in session.exec(select(shown.c.shown, func.count()).group_by(shown.c.shown)):
+        counts[str(status)] = int(count)
+    return counts

@@ -35,10 +35,6 @@ class UnprocessableError(PrismError):
     status_code = 422
 
 
-class PayloadTooLargeError(PrismError):
-    status_code = 413
-
-
 class UnavailableError(PrismError):
     """A dependency is down or locked; the client may retry after a short wait."""
 

@@ -112,3 +112,14 @@ UTCDateTime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 """A datetime field that accepts every client form and always answers UTC with Z."""
+
+
+def datetime_local(value: datetime, *, to_minute: bool = False) -> str:
+    """A UTC time as an <input type="datetime-local"> value: to the minute, or with the
+    seconds (and milliseconds) it has unless `to_minute`."""
+    naive = as_utc(value).replace(tzinfo=None)
+    if to_minute:
+        naive = naive.replace(second=0, microsecond=0)
+    if naive.microsecond:
+        return naive.isoformat(timespec="milliseconds")
+    return naive.isoformat(timespec="seconds" if naive.second else "minutes")

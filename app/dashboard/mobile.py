@@ -3,14 +3,11 @@
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from app.agents.status import effective_status_column
+from app.agents.status import count_by_status
 from app.dashboard import metric_tiles as dashboard_metrics
-from app.miners.derived import sample_out
-from app.miners.queries import miner_state
-from app.models import Miner, MinerSample
+from app.miners.queries import fleet_hashrate, miner_state, newest_per_miner
 from app.models.metric import MetricTile
 from app.models.mobile import FleetSummary, MobileDashboard, Shortcut
 from app.runbooks import service as runbooks
@@ -72,42 +69,25 @@ def summary_sentence(fleet: FleetSummary) -> str:
 
 def fleet_summary(*, session: Session, now: datetime, offline_after: int) -> FleetSummary:
     """Agents by the status an operator sees, runbooks, miners by state, total hashrate."""
-    shown = select(effective_status_column(now, offline_after).label("shown")).subquery()
-    by_status: dict[str, int] = {
-        str(status): int(count)
-        for status, count in session.exec(
-            select(shown.c.shown, func.count()).group_by(shown.c.shown)
-        )
-    }
+    by_status = count_by_status(session=session, now=now, offline_after_seconds=offline_after)
     # A miner is reporting while its samples are as fresh as a live agent's heartbeats.
     cutoff = now - timedelta(seconds=offline_after)
-    miners_total = 0
-    reporting = 0
-    hashrate = 0.0
-    states: Counter[str] = Counter()
-    latest = session.exec(
-        select(Miner.last_recorded_at, MinerSample).outerjoin(
-            MinerSample, col(MinerSample.id) == col(Miner.last_sample_id)
-        )
+    miners = newest_per_miner(session=session)
+    reporting = sum(miner.last_seen_at >= cutoff for miner in miners)
+    states = Counter(
+        miner_state(miner.sample, miner.last_seen_at, now, offline_after) for miner in miners
     )
-    for last_recorded_at, sample in latest:
-        miners_total += 1
-        reporting += last_recorded_at >= cutoff
-        output = None if sample is None else sample_out(sample)
-        if output is not None:
-            hashrate += output.effective_hashrate or 0.0
-        states[miner_state(output, last_recorded_at, now, offline_after)] += 1
     return FleetSummary(
         agents_total=sum(by_status.values()),
         agents_online=by_status.get("online", 0),
         agents_degraded=by_status.get("degraded", 0),
         agents_offline=by_status.get("offline", 0),
         runbooks=runbooks.count_runbooks(session=session),
-        miners_total=miners_total,
+        miners_total=len(miners),
         miners_reporting=reporting,
         miners_critical=states["critical"],
         miners_warning=states["warning"],
         miners_stale=states["stale"],
-        fleet_hashrate=hashrate,
+        fleet_hashrate=fleet_hashrate(miners),
         generated_at=now,
     )

@@ -1,18 +1,16 @@
 """Miners: sample ingest (REST and the miner bridge), latest samples, tiles, list, series."""
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlmodel import Session
 
 from app.auth.deps import AuthFirstRoute, IngestPrincipal, ReadPrincipal
 from app.core import downsampling
-from app.core.clock_skew import check_not_future
 from app.core.config import Settings
 from app.core.deps import MetricsDep, PageDep, SessionDep, SettingsDep
-from app.core.errors import PayloadTooLargeError
+from app.core.errors import UnprocessableError
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
 from app.core.responses import errors
 from app.core.telemetry import Metrics
@@ -22,10 +20,11 @@ from app.live.broadcaster import Publisher
 from app.live.deps import PublisherDep
 from app.miners import queries as miner_queries
 from app.miners import series
-from app.miners.ingest import live_messages, record_samples
+from app.miners.ingest import accept_samples, live_messages
 from app.models.miner import (
     BatchAccepted,
     BridgeEventIn,
+    BridgeSample,
     IngestAccepted,
     LatestSamples,
     MinerPage,
@@ -56,30 +55,26 @@ TilesMiner = Annotated[str, Query(max_length=128, description="The miner shown."
 _INGEST_ERRORS = errors(400, 401, 403, 413, 429, 503)
 
 
-def _refuse_future(
-    times: Iterable[tuple[str, datetime | None]], now: datetime, settings: Settings
-) -> None:
-    """422 naming the first reported time beyond the clock skew PRISM allows."""
-    for field, value in times:
-        check_not_future(
-            value, field=field, now=now, max_skew_seconds=settings.max_clock_skew_seconds
-        )
-
-
 def _ingest(
-    rows: Sequence[Mapping[str, Any]],
+    samples: Sequence[tuple[str, MinerSampleIn | BridgeSample]],
     session: Session,
+    settings: Settings,
     broadcaster: Publisher,
     metrics: Metrics,
 ) -> int:
-    """Store the rows (all or nothing), count them, then tell the live stream."""
-    count = record_samples(session=session, rows=rows)
-    metrics.count_ingest("sample", count)
+    """Store the samples (all or nothing), count them, then tell the live stream."""
+    rows = accept_samples(
+        session=session,
+        samples=samples,
+        now=utcnow(),
+        max_skew_seconds=settings.max_clock_skew_seconds,
+    )
+    metrics.count_ingest("sample", len(rows))
     # Building the messages (tiles included) cost a tenth of a batch: only for listeners.
     if broadcaster.has_audience:
         for message in live_messages(rows, utcnow()):
             broadcaster.publish(message)
-    return count
+    return len(rows)
 
 
 @router.post(
@@ -101,9 +96,7 @@ def ingest_sample(
     broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
-    now = utcnow()
-    _refuse_future(body.reported_times(), now, settings)
-    _ingest([body.to_row(now)], session, broadcaster, metrics)
+    _ingest([("", body)], session, settings, broadcaster, metrics)
     return IngestAccepted()
 
 
@@ -116,7 +109,8 @@ def ingest_sample(
     summary="Record a batch of miner samples, all or nothing",
     description="Each sample as for /api/miners/sample. One invalid sample rejects the whole "
     "batch (422 naming its index and field, e.g. `samples.3.timestamp`) and nothing is "
-    "stored; more than PRISM_MAX_BATCH_SAMPLES samples is 413.",
+    "stored; more than PRISM_MAX_BATCH_SAMPLES samples is 422 naming `samples`, as for "
+    "events.",
 )
 def ingest_samples(
     body: MinerSampleBatchIn,
@@ -129,20 +123,11 @@ def ingest_samples(
     limit = settings.max_batch_samples
     if len(body.samples) > limit:
         metrics.ingest_rejected.labels(kind="sample", reason="too_large").inc()
-        raise PayloadTooLargeError(
+        raise UnprocessableError(
             f"samples: at most {limit} samples per request, got {len(body.samples)}"
         )
-    now = utcnow()
-    _refuse_future(
-        (
-            time
-            for index, sample in enumerate(body.samples)
-            for time in sample.reported_times(f"samples.{index}.")
-        ),
-        now,
-        settings,
-    )
-    count = _ingest([sample.to_row(now) for sample in body.samples], session, broadcaster, metrics)
+    samples = [(f"samples.{index}.", sample) for index, sample in enumerate(body.samples)]
+    count = _ingest(samples, session, settings, broadcaster, metrics)
     return BatchAccepted(count=count)
 
 
@@ -166,9 +151,7 @@ def bridge_event(
     broadcaster: PublisherDep,
     metrics: MetricsDep,
 ) -> IngestAccepted:
-    now = utcnow()
-    _refuse_future(body.payload.sample.reported_times("payload.sample."), now, settings)
-    _ingest([body.payload.sample.to_row(now)], session, broadcaster, metrics)
+    _ingest([("payload.sample.", body.payload.sample)], session, settings, broadcaster, metrics)
     return IngestAccepted()
 
 

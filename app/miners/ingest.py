@@ -1,8 +1,9 @@
-"""Miner sample ingest: one bulk insert, the rollups, and the per-miner pointer to the
-newest sample.
+"""Miner sample ingest: the clock-skew check, one bulk insert, the rollups, and the
+per-miner pointer to the newest sample.
 
-record_samples() is the one way samples enter the console: the API, the seed command and
-the benchmarks all call it, so neither the rollup nor the `miner` table can fall out of step.
+record_samples() is the one way samples enter the console: the API (through
+accept_samples(), which refuses times from the future first), the seed command and the
+benchmarks all call it, so neither the rollup nor the `miner` table can fall out of step.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -14,15 +15,39 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session, col, select
 
+from app.core.clock_skew import check_not_future
 from app.core.timeutil import as_utc
 from app.miners.derived import SAMPLE_COLUMNS, sample_out
 from app.miners.rollup import merge_into_rollup, shares_stale
 from app.miners.tiles import build_tiles
 from app.models import Miner, MinerSample
+from app.models.miner import BridgeSample, MinerSampleIn
 from app.models.types import UTCDateTime
 
 _SAMPLE_TABLE: Table = MinerSample.__table__  # type: ignore[attr-defined]
 _MINER_TABLE: Table = Miner.__table__  # type: ignore[attr-defined]
+
+
+def accept_samples(
+    *,
+    session: Session,
+    samples: Sequence[tuple[str, MinerSampleIn | BridgeSample]],
+    now: datetime,
+    max_skew_seconds: float,
+) -> list[dict[str, Any]]:
+    """Store validated samples received at `now`, all or nothing; returns their rows.
+
+    `samples` pairs each sample with the path its fields are reported under (`""`,
+    `"samples.3."`, `"payload.sample."`). A reported time more than `max_skew_seconds`
+    ahead of `now` refuses the whole request first (422 naming the first such field);
+    missing times are `now`.
+    """
+    for prefix, sample in samples:
+        for field, value in sample.reported_times(prefix):
+            check_not_future(value, field=field, now=now, max_skew_seconds=max_skew_seconds)
+    rows = [sample.to_row(now) for _, sample in samples]
+    record_samples(session=session, rows=rows)
+    return rows
 
 
 def record_samples(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -20,7 +20,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.templating import render
-from app.core.timeutil import isoformat, utcnow
+from app.core.timeutil import datetime_local, isoformat, utcnow
 from app.dashboard import mobile
 from app.miners import queries as miner_queries
 from app.miners import summary as miner_summary
@@ -211,8 +211,8 @@ def miner_page(
     context.update(
         current_range=window.preset,
         window_label=window.label,
-        since_value=miner_summary.minute_value(window.since),
-        until_value=miner_summary.minute_value(window.until),
+        since_value=datetime_local(window.since, to_minute=True),
+        until_value=datetime_local(window.until, to_minute=True),
         charts=[_chart(spec, miner_id, window, figures) for spec in miner_summary.CHARTS],
     )
     return render(request, "pages/miners/detail.html", context, partials=DETAIL_PARTIALS)

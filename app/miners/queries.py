@@ -1,9 +1,12 @@
-"""Miner reads: the newest sample per miner (a primary-key join), tiles, the miner list."""
+"""Miner reads: the one newest-sample join, tiles, the miner list, the fleet hashrate."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Select, select
+from sqlmodel import Session, col
 
 from app.core.errors import InvalidCursorError, NotFoundError
 from app.core.timeutil import as_utc
@@ -18,21 +21,60 @@ NO_SAMPLES = "No samples recorded"
 _OUTPUT_COLUMNS: tuple[Any, ...] = tuple(col(getattr(MinerSample, name)) for name in SAMPLE_COLUMNS)
 
 
-def latest_samples(*, session: Session, miner_id: str | None = None) -> list[MinerSampleOut]:
-    """The newest sample of every miner (or of one), sorted by miner_id.
+def newest_sample_select(*columns: Any, sampled_only: bool = False) -> Select[Any]:
+    """SELECT `columns` from each miner joined to its newest sample: the one such join.
 
     The `miner` table points at each miner's newest sample, so this stays a primary-key
-    join however many samples are stored.
+    join however many samples are stored. Outer (a miner without a sample gets NULL sample
+    columns) unless `sampled_only`.
     """
-    query = (
-        select(MinerSample)
-        .join(Miner, col(Miner.last_sample_id) == col(MinerSample.id))
-        .with_only_columns(*_OUTPUT_COLUMNS)
-    )
+    pointer = col(MinerSample.id) == col(Miner.last_sample_id)
+    return select(*columns).select_from(Miner).join(MinerSample, pointer, isouter=not sampled_only)
+
+
+def latest_samples(*, session: Session, miner_id: str | None = None) -> list[MinerSampleOut]:
+    """The newest sample of every miner (or of one), sorted by miner_id."""
+    query = newest_sample_select(*_OUTPUT_COLUMNS, sampled_only=True)
     if miner_id is not None:
         query = query.where(col(Miner.miner_id) == miner_id)
     rows = session.execute(query.order_by(col(Miner.miner_id))).mappings().all()
     return [sample_out(dict(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class MinerNewest:
+    """A miner, when it last reported, and its newest sample (None when it has none)."""
+
+    miner_id: str
+    last_seen_at: datetime
+    sample: MinerSampleOut | None
+
+    @property
+    def hashrate(self) -> float | None:
+        """The newest sample's effective hashrate; None without a sample or a rate."""
+        return None if self.sample is None else self.sample.effective_hashrate
+
+
+def newest_per_miner(*, session: Session) -> list[MinerNewest]:
+    """Every miner by id with its newest sample (the fleet gauges and summary read this)."""
+    query = newest_sample_select(
+        col(Miner.miner_id).label("miner"),
+        col(Miner.last_recorded_at).label("last_seen_at"),
+        *_OUTPUT_COLUMNS,
+    ).order_by(col(Miner.miner_id))
+    return [
+        MinerNewest(
+            miner_id=row["miner"],
+            last_seen_at=row["last_seen_at"],
+            sample=None if row["recorded_at"] is None else sample_out(dict(row)),
+        )
+        for row in session.execute(query).mappings()
+    ]
+
+
+def fleet_hashrate(miners: Iterable[MinerNewest]) -> float:
+    """The fleet's hashrate: each miner's newest effective hashrate, summed (none: 0)."""
+    return sum((miner.hashrate or 0.0 for miner in miners), 0.0)
 
 
 def miner_tiles(*, session: Session, miner_id: str, now: datetime) -> MinerTiles:
@@ -72,14 +114,12 @@ def list_miners(
     cursor: list[Any] | None = None,
 ) -> tuple[list[MinerPublic], list[Any] | None]:
     """Miners by id with their newest sample and state; the cursor is [last miner_id]."""
-    query = select(Miner, MinerSample).outerjoin(
-        MinerSample, col(MinerSample.id) == col(Miner.last_sample_id)
-    )
+    query = newest_sample_select(Miner, MinerSample)
     if cursor is not None:
         if len(cursor) != 1 or not isinstance(cursor[0], str):
             raise InvalidCursorError()
         query = query.where(col(Miner.miner_id) > cursor[0])
-    rows = session.exec(query.order_by(col(Miner.miner_id)).limit(limit + 1)).all()
+    rows = session.execute(query.order_by(col(Miner.miner_id)).limit(limit + 1)).all()
     items = []
     for miner, sample in rows[:limit]:
         latest = sample_out(sample) if sample is not None else None

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.core.downsampling import resolve_window
 from app.core.errors import UnprocessableError
-from app.core.timeutil import as_utc, parse_datetime
+from app.core.timeutil import parse_datetime
 from app.miners.series import SERIES_NAMES, metric_expressions  # the charts' own SQL
 from app.miners.tiles import NONE, format_hashrate, format_temperature
 from app.models import MinerSample
@@ -27,7 +27,6 @@ RANGES: Mapping[str, tuple[str, timedelta]] = {
     "7d": ("7 d", timedelta(days=7)),
 }
 DEFAULT_RANGE = "24h"
-MINUTE_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
 
 
 @dataclass(frozen=True)
@@ -83,11 +82,6 @@ def _parse_end(field: str, value: str | None) -> datetime | None:
         raise UnprocessableError(
             f"{field}: not a date and time (use YYYY-MM-DD HH:MM, in UTC)"
         ) from None
-
-
-def minute_value(moment: datetime) -> str:
-    """A UTC moment as a datetime-local input value (to the minute)."""
-    return as_utc(moment).strftime(MINUTE_FORMAT)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Fleet gauges for /metrics, read from the console database at scrape time.
 
 Agents are counted by the status an operator sees (app.agents.status); each miner's gauges
-come from its newest sample, found through the `miner` table's pointer (a primary-key join,
-cheap however many samples are stored). A scrape never fails because the database does:
+come from its newest sample (app.miners.queries: a primary-key join, cheap however many
+samples are stored). A scrape never fails because the database does:
 the fleet gauges are left out and `prism_fleet_scrape_error` says so.
 """
 
@@ -13,16 +13,14 @@ from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
-from app.agents.status import effective_status_column
+from app.agents.status import count_by_status
 from app.core.single_flight import SingleFlight
 from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
-from app.miners.derived import effective_hashrate, stale_rate
-from app.models import Miner, MinerSample
-from app.models.agent import AGENT_STATUSES
+from app.miners.queries import newest_per_miner
 from app.ops.health import describe_error
 
 logger = logging.getLogger("prism.metrics")
@@ -49,24 +47,16 @@ class FleetSnapshot:
 
 def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetSnapshot:
     """Agents counted by shown status, and each miner's newest-sample gauges."""
-    shown = select(effective_status_column(now, offline_after).label("shown")).subquery()
-    counts = dict.fromkeys(AGENT_STATUSES, 0)
-    for status, count in session.exec(select(shown.c.shown, func.count()).group_by(shown.c.shown)):
-        counts[str(status)] = int(count)
-    rows = session.exec(
-        select(Miner, MinerSample)
-        .outerjoin(MinerSample, col(MinerSample.id) == col(Miner.last_sample_id))
-        .order_by(col(Miner.miner_id))
-    )
-    miners = []
-    for miner, sample in rows:
-        hashrate = None
-        temperature = None
-        if sample is not None:
-            rate = stale_rate(sample.shares_accepted, sample.shares_stale)
-            hashrate = effective_hashrate(sample.hashrate_1m, sample.hashrate_15m, rate)
-            temperature = sample.temperature_c
-        miners.append(MinerGauges(miner.miner_id, miner.last_recorded_at, hashrate, temperature))
+    counts = count_by_status(session=session, now=now, offline_after_seconds=offline_after)
+    miners = [
+        MinerGauges(
+            miner.miner_id,
+            miner.last_seen_at,
+            miner.hashrate,
+            None if miner.sample is None else miner.sample.temperature_c,
+        )
+        for miner in newest_per_miner(session=session)
+    ]
     return FleetSnapshot(counts, miners)
 
 

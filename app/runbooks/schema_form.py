@@ -13,13 +13,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
 from app.core.json_input import lone_surrogates
-from app.core.timeutil import as_utc, isoformat, parse_datetime
+from app.core.timeutil import datetime_local, isoformat, parse_datetime
 from app.models.inputs_schema import InputValidationLimitError, input_errors
 
 FIELD_PREFIX = "input."  # form names of schema fields: never clash with csrf_token & co.
@@ -335,14 +335,6 @@ def _as_text(item: FormField, value: Any) -> str:
         except ValueError:
             return value
     return _enum_text(value)
-
-
-def datetime_local(value: datetime) -> str:
-    """A UTC time as a datetime-local input value (minutes, or seconds when it has them)."""
-    naive = as_utc(value).replace(tzinfo=None)
-    if naive.microsecond:
-        return naive.isoformat(timespec="milliseconds")
-    return naive.isoformat(timespec="seconds" if naive.second else "minutes")
 
 
 def _coerce(item: FormField, text: str) -> Any:

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -16,7 +17,7 @@ from app.core.errors import (
     NotFoundError,
     UnprocessableError,
 )
-from app.models import Runbook, RunbookRun
+from app.models import Agent, Runbook, RunbookRun
 from app.models.inputs_schema import InputValidationLimitError, input_errors, schema_problem
 from app.models.runbook import RunbookCreate, RunbookUpdate
 
@@ -159,3 +160,31 @@ def delete_runbook(*, session: Session, runbook_id: str) -> None:
 
 def count_runbooks(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(Runbook)).one()
+
+
+GENERAL_RUNBOOK_TAG = "ops"  # the runbooks an agent gets when none names its domain or id
+
+
+@dataclass(frozen=True)
+class ApplicableRunbooks:
+    """Runbooks for an agent; `specific` is False when they are the general fallback."""
+
+    runbooks: list[Runbook]
+    specific: bool
+
+
+def runbooks_for_agent(*, session: Session, agent: Agent) -> ApplicableRunbooks:
+    """Runbooks tagged with the agent's domain or id; else the general `ops` runbooks.
+
+    Tags are how runbooks name what they operate on: a tag equal to a domain (`data`) covers
+    every agent of that domain, a tag equal to an agent id covers that agent alone.
+    """
+    found: dict[str, Runbook] = {}
+    for tag in dict.fromkeys((agent.domain, agent.id)):
+        for runbook in list_runbooks(session=session, tag=tag)[0]:
+            found.setdefault(runbook.id, runbook)
+    if found:
+        ordered = sorted(found.values(), key=lambda runbook: (runbook.title, runbook.id))
+        return ApplicableRunbooks(runbooks=ordered, specific=True)
+    general, _ = list_runbooks(session=session, tag=GENERAL_RUNBOOK_TAG)
+    return ApplicableRunbooks(runbooks=general, specific=False)

@@ -221,15 +221,15 @@ def test_an_empty_batch_is_422(client: TestClient) -> None:
     assert client.post("/api/miners/samples", json={}).status_code == 422
 
 
-def test_a_batch_over_the_limit_is_413_naming_the_limit(
+def test_a_batch_over_the_limit_is_422_naming_the_field_and_the_limit(
     make_client: Callable[..., TestClient], db_session: Session
 ) -> None:
     limited = make_client(max_batch_samples=5)
     at_limit = [{"miner_id": "rig-1", "timestamp": f"2026-01-05T10:00:0{i}Z"} for i in range(5)]
     assert limited.post("/api/miners/samples", json={"samples": at_limit}).status_code == 202
     response = limited.post("/api/miners/samples", json={"samples": [*at_limit, at_limit[0]]})
-    assert response.status_code == 413
-    assert "at most 5 samples" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("samples: at most 5 samples")
     assert _counts(db_session) == (5, 1)
 
 

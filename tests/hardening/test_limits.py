@@ -19,7 +19,7 @@ from app.core.errors import UnprocessableError
 from app.core.timeutil import isoformat, utcnow
 from app.models.agent import EventIn
 from tests.hardening.ingest_support import row_counts
-from tests.support.agent_rows import add_agent
+from tests.support.factories import add_agent
 
 CONTROL_CHARACTERS = ["\x00", "\n", "\t", "\r", "\x1b", "\x7f", "\x85"]
 
@@ -383,13 +383,13 @@ def test_the_same_thousand_samples_without_the_bad_one_are_all_stored(
     assert (counts["minersample"], counts["miner"]) == (1000, 7)
 
 
-def test_a_batch_over_the_configured_limit_is_413_naming_the_limit(
+def test_a_batch_over_the_configured_limit_is_422_naming_the_field_and_the_limit(
     make_client: Callable[..., TestClient], engine: Engine
 ) -> None:
     limited = make_client(max_batch_samples=50)
     response = limited.post("/api/miners/samples", json={"samples": _batch(51)})
-    assert response.status_code == 413
-    assert "at most 50 samples" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("samples: at most 50 samples")
     assert row_counts(engine)["minersample"] == 0
     assert limited.post("/api/miners/samples", json={"samples": _batch(50)}).status_code == 202
 

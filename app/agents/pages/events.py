@@ -21,9 +21,8 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import UnprocessableError
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.templating import render
-from app.core.timeutil import isoformat, parse_datetime
+from app.core.timeutil import datetime_local, isoformat, parse_datetime
 from app.models.agent import EVENT_KINDS
-from app.runbooks.schema_form import datetime_local
 
 router = APIRouter(include_in_schema=False)
 
