@@ -16,8 +16,9 @@ StatusFilter = Annotated[
     AgentStatus | None, Query(description="Shown status (silent agents show offline).")
 ]
 DomainFilter = Annotated[str | None, Query(max_length=100, description="Exact domain.")]
+MAX_SEARCH = 200
 SearchFilter = Annotated[
-    str | None, Query(max_length=200, description="Case-insensitive search in id and name.")
+    str | None, Query(max_length=MAX_SEARCH, description="Case-insensitive search in id and name.")
 ]
 SortParam = Annotated[
     AgentSort,

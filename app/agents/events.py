@@ -13,13 +13,12 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.clock_skew import DEFAULT_MAX_CLOCK_SKEW_SECONDS, check_not_future
 from app.core.errors import InvalidCursorError, NotFoundError, UnprocessableError
+from app.core.pagination import Cursor
 from app.core.timeutil import isoformat, parse_datetime, utcnow
 from app.models import Agent, AgentEvent
 from app.models.agent import EVENT_KINDS, EventIn, EventPublic
 
 RECENT_EVENTS = 10
-
-Cursor = list[Any]
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ The status an agent stores is what it last reported; the status shown is the eff
 (app/agents/status.py): silent longer than the offline threshold means offline.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
-from sqlalchemy import ColumnElement, and_, delete, or_, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -21,6 +22,7 @@ from app.agents.status import (
     shown_status,
 )
 from app.core.errors import ConflictError, NotFoundError, UnavailableError, UnprocessableError
+from app.core.pagination import Cursor
 from app.core.timeutil import isoformat, parse_datetime, utcnow
 from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange
 from app.models.agent import (
@@ -33,8 +35,6 @@ from app.models.agent import (
     StatusChangePublic,
     is_valid_agent_id,
 )
-
-Cursor = list[Any]
 
 # API sort key → column. Every sort ends with the id so the order (and keyset) is total.
 SORT_COLUMNS: dict[str, Any] = {
@@ -364,3 +364,23 @@ def status_history(
         rows = rows[:limit]
         next_cursor = [isoformat(rows[-1].at), rows[-1].id]
     return [StatusChangePublic.model_validate(row) for row in rows], next_cursor
+
+
+def agent_names(*, session: Session, agent_ids: Iterable[str]) -> dict[str, str]:
+    """id → name for the given agents (unknown ids are left out)."""
+    ids = sorted(set(agent_ids))
+    if not ids:
+        return {}
+    rows = session.exec(select(Agent.id, Agent.name).where(col(Agent.id).in_(ids))).all()
+    return {agent_id: name for agent_id, name in rows}
+
+
+def agent_domains(*, session: Session) -> list[str]:
+    """Every domain some agent belongs to, alphabetically (the agent filter's options)."""
+    return list(session.exec(select(Agent.domain).distinct().order_by(col(Agent.domain))).all())
+
+
+def count_agents(*, session: Session, query: AgentQuery, now: datetime, offline_after: int) -> int:
+    """How many agents match the query's filters (its sort is irrelevant)."""
+    matching = filtered_agents(query, now=now, offline_after=offline_after).order_by(None)
+    return session.exec(select(func.count()).select_from(matching.subquery())).one()

@@ -37,6 +37,7 @@ from app.core.single_flight import SharedTasks
 logger = logging.getLogger("prism.auth")
 
 _BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def bearer_token(request: Request) -> str | None:
@@ -62,7 +63,7 @@ def session_principal(request: Request, session: Session, settings: Settings) ->
     web_session = codec.read(cookie)
     if web_session is None:
         return None
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin = tokens.configured_admin_token(settings)
     principal = principal_for_session(web_session, session=session, admin_token=admin)
     if principal is not None:
         request.state.web_session = web_session
@@ -83,14 +84,8 @@ def authenticate_request(request: Request, session: Session, settings: Settings)
                 status.HTTP_401_UNAUTHORIZED, detail="Missing token", headers=_BEARER_CHALLENGE
             )
         # A cookie is sent by the browser on its own: state changes must prove intent.
-        if request.method not in {"GET", "HEAD", "OPTIONS"}:
-            refusal = csrf_refusal(
-                request,
-                expected=request.state.web_session.csrf,
-                sent=request.headers.get(CSRF_HEADER),
-            )
-            if refusal is not None:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=refusal)
+        if request.method not in SAFE_METHODS:
+            _require_csrf(request, sent=request.headers.get(CSRF_HEADER))
         return principal
     principal = bearer_principal(request.app, session, settings, plaintext)
     if principal is None:
@@ -103,13 +98,20 @@ def bearer_principal(
     app: FastAPI, session: Session, settings: Settings, plaintext: str
 ) -> Principal | None:
     """Who a bearer token stands for: a console token, else the external verifier's answer."""
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin = tokens.configured_admin_token(settings)
     principal = tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
     if principal is None:
         # Console tokens first; only unknown ones go to the external verifier (if any).
         verifier = app_verifier(app)
         principal = verifier.verify(plaintext) if verifier is not None else None
     return principal
+
+
+def _require_csrf(request: Request, *, sent: str | None) -> None:
+    """403 unless the request comes from this site and echoes its session's CSRF token."""
+    refusal = csrf_refusal(request, expected=request.state.web_session.csrf, sent=sent)
+    if refusal is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=refusal)
 
 
 def _invalid_token() -> HTTPException:
@@ -163,7 +165,7 @@ async def _authenticate_on_loop(request: Request, engine: Engine, settings: Sett
     if plaintext is None:
         # A session cookie: its token is checked in the database (or a 401 for no cookie).
         return await run_in_threadpool(_authenticate_in_thread, request, engine, settings)
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin = tokens.configured_admin_token(settings)
     principal = tokens.bootstrap_principal(plaintext, admin)
     if principal is None:
         return await _shared_bearer_lookup(request, engine, settings, plaintext)
@@ -272,7 +274,7 @@ def credential_recheck(request: Request, required: str) -> Callable[[], Awaitabl
     settings: Settings = app.state.settings
     plaintext = bearer_token(request)
     web_session: WebSession | None = getattr(request.state, "web_session", None)
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin = tokens.configured_admin_token(settings)
 
     def check() -> bool:
         with Session(engine, expire_on_commit=False) as session:
@@ -294,9 +296,6 @@ def credential_recheck(request: Request, required: str) -> Callable[[], Awaitabl
             return False
 
     return recheck
-
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LoginRequiredError(Exception):
@@ -333,9 +332,7 @@ async def csrf_protected(
             form = await request.form()
             field = form.get(CSRF_FORM_FIELD)
             sent = field if isinstance(field, str) else None
-        refusal = csrf_refusal(request, expected=request.state.web_session.csrf, sent=sent)
-        if refusal is not None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=refusal)
+        _require_csrf(request, sent=sent)
     return principal
 
 

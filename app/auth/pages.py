@@ -173,7 +173,7 @@ async def _failed(
 def _authenticate(session: Session, settings: Settings, plaintext: str) -> Principal | None:
     if not plaintext:
         return None
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admin = tokens.configured_admin_token(settings)
     return tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from app.core.config import Settings
 from app.core.errors import NotFoundError, UnprocessableError
 from app.core.scopes import SCOPES
 from app.core.timeutil import utcnow
@@ -67,6 +68,11 @@ def create_token(*, session: Session, name: str, scope: str) -> tuple[ApiToken, 
     session.add(token)
     session.commit()
     return token, plaintext
+
+
+def configured_admin_token(settings: Settings) -> str | None:
+    """PRISM_ADMIN_TOKEN's value, or None when it is not set."""
+    return settings.admin_token.get_secret_value() if settings.admin_token else None
 
 
 def bootstrap_principal(plaintext: str, admin_token: str | None) -> Principal | None:

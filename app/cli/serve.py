@@ -55,7 +55,7 @@ def announcement(settings: Settings, *, host: str, port: int, workdir: Path) -> 
     lines = [f"Prism Console: {console_url(host, port)}"]
     if host in _ALL_INTERFACES:
         lines[0] += " (listening on every interface)"
-    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    admin_token = tokens.configured_admin_token(settings)
     if admin_token:
         lines.append("Sign in with the admin token in PRISM_ADMIN_TOKEN (environment or .env).")
     elif active_token_count(settings) == 0:

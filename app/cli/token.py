@@ -1,13 +1,13 @@
 """`prism token …`: API tokens for REST clients, ingest agents and the browser login."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from app.auth import tokens
 from app.cli.support import load_settings, one_line_errors, open_session, say
+from app.core.scopes import TokenScope
 from app.core.timeutil import isoformat
 
 token = typer.Typer(
@@ -15,24 +15,18 @@ token = typer.Typer(
 )
 
 
-class ScopeChoice(StrEnum):
-    read = "read"
-    ingest = "ingest"
-    admin = "admin"
-
-
 @token.command("create")
 @one_line_errors
 def create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the token.")],
     scope: Annotated[
-        ScopeChoice,
+        TokenScope,
         typer.Option("--scope", help="read: read only; ingest: send telemetry; admin: all."),
     ],
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     with open_session(load_settings()) as session:
-        row, plaintext = tokens.create_token(session=session, name=name, scope=scope.value)
+        row, plaintext = tokens.create_token(session=session, name=name, scope=scope)
     # The token alone on stdout, so scripts can capture it; the rest on stderr.
     typer.echo(f"Created token {row.id} ({row.name!r}, scope {row.scope}).", err=True)
     typer.echo("Copy it now: it will not be shown again.", err=True)

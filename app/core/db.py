@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,12 +165,6 @@ def _install_query_timing(
                 " ".join(statement.split())[:500],
                 extra={"duration_ms": round(elapsed_ms, 1)},
             )
-
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One session, closed afterwards; the caller commits."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
 
 
 class RequestSession(Session):

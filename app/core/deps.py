@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from app.core.config import Settings
 from app.core.db import RequestSession
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor
+from app.core.pagination import MAX_LIMIT, Cursor, decode_cursor
 from app.core.read_cache import ReadCache
 from app.core.telemetry import Metrics
 
@@ -122,16 +122,16 @@ ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 
 class PageParams(BaseModel):
     limit: int | None
-    cursor: list[Any] | None
+    cursor: Cursor | None
 
-    def limit_or(self, default: int | None = DEFAULT_LIMIT) -> int | None:
-        return self.limit if self.limit is not None else default
+
+LimitParam = Annotated[
+    int | None, Query(ge=1, le=MAX_LIMIT, description="Rows per page (default 100).")
+]
 
 
 async def page_params(
-    limit: Annotated[
-        int | None, Query(ge=1, le=MAX_LIMIT, description="Rows per page (default 100).")
-    ] = None,
+    limit: LimitParam = None,
     cursor: Annotated[
         str | None, Query(max_length=1000, description="nextCursor of the previous page.")
     ] = None,

@@ -15,8 +15,11 @@ from app.core.errors import InvalidCursorError
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
+# A decoded cursor: the sort key of the last row returned, one JSON value per key column.
+Cursor = list[Any]
 
-def encode_cursor(values: list[Any]) -> str:
+
+def encode_cursor(values: Cursor) -> str:
     raw = json.dumps(values, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -44,7 +47,7 @@ def _column_value(value: Any) -> bool:
     return False
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str) -> Cursor:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from app.agents.events import EventQuery, filtered_events, newest_first_after
 from app.core.errors import InvalidCursorError
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.core.timeutil import isoformat
 from app.maindb.convert import safe_json, to_datetime, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
@@ -31,7 +31,6 @@ from app.maindb.schemas import Unavailable
 from app.maindb.timeline import OLDEST, merge_newest_first
 from app.models import AgentEvent, AgentStatusChange
 
-Cursor = list[Any]
 Source = Literal["event", "status", "log"]
 # The slot of each source in the cursor; on equal times the first source is shown first.
 SLOTS: tuple[Source, ...] = ("event", "status", "log")

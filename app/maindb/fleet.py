@@ -15,7 +15,7 @@ from sqlmodel import select as console_select
 
 from app.agents.status import effective_status
 from app.core.errors import InvalidCursorError, NotFoundError
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.maindb.convert import safe_json, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, key_for, page, param, time_window
@@ -31,8 +31,6 @@ from app.maindb.schemas import (
     Unavailable,
 )
 from app.models import Agent
-
-Cursor = list[Any]
 
 # Main agent statuses → the console's three. Anything else maps to nothing and is never
 # reported as a disagreement (docs/maindb.md documents this table).

@@ -19,11 +19,11 @@ from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_
 from sqlalchemy.types import NullType
 
 from app.core.errors import InvalidCursorError
+from app.core.pagination import Cursor
 from app.core.timeutil import as_utc, isoformat, parse_datetime
 from app.maindb.reader import AnySelect, MainDbReader
 from app.maindb.reflection import MainTable
 
-Cursor = list[Any]
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, Text, cast, func, select
 
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.maindb.convert import to_id, to_iso, to_key, to_scalar, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, key_for, page, param, time_window
@@ -29,8 +29,6 @@ from app.maindb.schemas import (
     WebhookEntry,
     WebhookPage,
 )
-
-Cursor = list[Any]
 
 RECEIPT_COLUMNS = (
     "id",

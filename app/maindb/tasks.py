@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.maindb.convert import to_date_text, to_id, to_iso, to_key, to_scalar, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, contains, page, param
@@ -17,7 +17,6 @@ from app.maindb.reader import MainDbReader
 from app.maindb.reflection import MainTable
 from app.maindb.schemas import MainTask, TaskView, Unavailable
 
-Cursor = list[Any]
 Variant = Literal["assignee", "project", "unknown"]
 
 TASK_COLUMNS = (

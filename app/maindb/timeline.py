@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from sqlalchemy import select
 
 from app.core.errors import InvalidCursorError
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.maindb.convert import safe_json, to_datetime, to_id, to_iso, to_key, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, param, time_window
@@ -21,7 +21,6 @@ from app.maindb.reader import MainDbReader
 from app.maindb.reflection import MainTable, PanelUnavailableError
 from app.maindb.schemas import TimelineItem, TimelinePage, Unavailable
 
-Cursor = list[Any]
 Source = Literal["event", "commit"]
 
 EVENT_COLUMNS = ("id", "type", "entity_type", "entity_id", "data", "created_at")

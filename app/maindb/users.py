@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 
 from app.core.errors import NotFoundError
-from app.core.pagination import encode_cursor
+from app.core.pagination import Cursor, encode_cursor
 from app.maindb.convert import to_bool, to_id, to_iso, to_key, to_money, to_text
 from app.maindb.database import MainDatabase, read_main
 from app.maindb.query import NewestFirst, contains, key_for, page, param, params, time_window
@@ -29,7 +29,6 @@ from app.maindb.schemas import (
     Wallet,
 )
 
-Cursor = list[Any]
 Direction = Literal["in", "out", "internal"]
 
 USER_COLUMNS = ("id", "email", "name", "role", "is_active", "last_login_at", "created_at")

@@ -1,7 +1,7 @@
 """Agents, their events and their status history."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field as PydanticField
 from pydantic import Strict, StringConstraints, field_validator
@@ -22,8 +22,10 @@ from app.core.validators import (
 from app.models.base import ApiModel
 from app.models.types import BigIntPK, UTCDateTime
 
-AGENT_STATUSES = ("online", "degraded", "offline")
-EVENT_KINDS = ("started", "heartbeat", "warn", "error", "completed")
+AgentStatus = Literal["online", "degraded", "offline"]
+AGENT_STATUSES: tuple[str, ...] = get_args(AgentStatus)
+EventKind = Literal["started", "heartbeat", "warn", "error", "completed"]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 
 class Agent(SQLModel, table=True):
@@ -71,7 +73,6 @@ class AgentStatusChange(SQLModel, table=True):
 
 # --- API schemas (camelCase on the wire; SPEC §5.1 keys are exact) ---------------------------
 
-AgentStatus = Literal["online", "degraded", "offline"]
 # Agent list orders; a leading '-' sorts descending.
 AgentSort = Literal[
     "-lastSeenAt",
@@ -85,7 +86,6 @@ AgentSort = Literal[
     "memoryUsedMB",
     "-memoryUsedMB",
 ]
-EventKind = Literal["started", "heartbeat", "warn", "error", "completed"]
 
 # The id is part of URLs (/api/agents/{id}): the one id rule of every caller-chosen id.
 AgentId = SafeId

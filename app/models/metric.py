@@ -10,8 +10,6 @@ from sqlmodel import Field, SQLModel
 from app.core.validators import OneLine, SafeId, SafeName, omittable
 from app.models.base import ApiModel
 
-METRIC_STATUSES = ("good", "warning", "critical")
-
 
 class Metric(SQLModel, table=True):
     __tablename__ = "metric"

@@ -15,8 +15,6 @@ from app.models.base import ApiModel
 from app.models.inputs_schema import InputsSchema
 from app.models.types import TagList, UTCDateTime
 
-RUN_STATUSES = ("queued", "accepted", "rejected", "failed")
-
 
 class Runbook(SQLModel, table=True):
     __tablename__ = "runbook"
@@ -46,7 +44,7 @@ class RunbookRun(SQLModel, table=True):
     )
     idempotency_key: str | None = Field(default=None, max_length=200)
     input: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default="queued", max_length=16)  # queued | accepted | rejected | failed
     accepted: bool = True
     workflow_name: str = Field(default="", max_length=200)
     gateway_run_id: str | None = Field(default=None, max_length=200)

@@ -13,7 +13,7 @@ MAX_ERROR_TEXT = 1000
 class GatewayOutcome:
     """What became of a submission: run status, whether it was accepted, and why not."""
 
-    status: str  # accepted | rejected | failed (RUN_STATUSES)
+    status: str  # accepted | rejected | failed (RunbookRun.status)
     accepted: bool
     status_code: int | None = None
     gateway_run_id: str | None = None

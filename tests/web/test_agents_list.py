@@ -180,6 +180,16 @@ def test_bad_filter_values_are_named_on_the_page(
     assert _row_ids(response.text) == []
 
 
+def test_a_search_longer_than_the_api_allows_is_named_on_the_page(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange(db_session)
+    response = web_client.get("/agents?limit=ten&q=" + "x" * 201)
+    assert response.status_code == 422
+    assert '<p class="field-error" id="q-error">q: at most 200 characters' in response.text
+    assert "limit: a whole number from 1 to 1000" in response.text
+
+
 def test_htmx_targeting_the_table_gets_only_the_table(
     web_client: TestClient, db_session: Session
 ) -> None:

@@ -11,21 +11,24 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
 
+from app.agents import memory as agent_memory
 from app.agents import service as agent_service
+from app.agents.deps import MAX_SEARCH, SearchFilter, SortParam, StatusFilter
 from app.agents.service import AGENT_SORTS, DEFAULT_SORT, AgentQuery
 from app.agents.status import effective_status
 from app.auth.deps import WebRead
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import LimitParam, SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, decode_cursor, encode_cursor
 from app.core.templating import render
 from app.core.timeutil import isoformat, utcnow
-from app.dashboard import overview as overview_service
 from app.maindb.agent_timeline import AgentTimelinePage, agent_timeline
 from app.maindb.convert import json_text
 from app.maindb.deps import MainDbDep
 from app.models.agent import AGENT_STATUSES, AgentPublic
+from app.runbooks import service as runbook_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +38,6 @@ EVENTS_PER_PAGE = 20
 HISTORY_ON_DETAIL = 10
 HISTORY_PER_PAGE = 50
 MEMORY_WINDOW = timedelta(hours=24)
-MAX_SEARCH = 200
 # (sort key, column title, first click sorts descending): times and sizes start biggest first.
 SORT_COLUMNS = (
     ("id", "Agent", False),
@@ -75,25 +77,43 @@ class ListView:
         return urlencode({key: value for key, value in params.items() if value})
 
 
+# The page checks its query string against the API's own declarations and words each
+# refusal for the form (a field named on the page, 422), where the API answers JSON.
+_DECLARED: dict[str, TypeAdapter[Any]] = {
+    "q": TypeAdapter(SearchFilter),
+    "status": TypeAdapter(StatusFilter),
+    "sort": TypeAdapter(SortParam),
+    "limit": TypeAdapter(LimitParam),
+}
+_REFUSALS = {
+    "q": f"q: at most {MAX_SEARCH} characters",
+    "status": f"status: must be one of {', '.join(AGENT_STATUSES)}",
+    "sort": f"sort: must be one of {', '.join(AGENT_SORTS)}",
+    "limit": f"limit: a whole number from 1 to {MAX_LIMIT}",
+}
+
+
 def _parse_list(
     q: str, status: str, domain: str, sort: str, limit: str, cursor: str
 ) -> tuple[ListView, dict[str, str]]:
     errors: dict[str, str] = {}
     q = q.strip()
-    if len(q) > MAX_SEARCH:
-        errors["q"] = f"q: at most {MAX_SEARCH} characters"
-    if status and status not in AGENT_STATUSES:
-        errors["status"] = f"status: must be one of {', '.join(AGENT_STATUSES)}"
-    if sort not in AGENT_SORTS:
-        errors["sort"] = f"sort: must be one of {', '.join(AGENT_SORTS)}"
-        sort = DEFAULT_SORT
-    size = DEFAULT_LIMIT
-    if limit:
-        size = int(limit) if limit.isdigit() else 0
-        if not 1 <= size <= MAX_LIMIT:
-            errors["limit"] = f"limit: a whole number from 1 to {MAX_LIMIT}"
-            size = DEFAULT_LIMIT
-    return ListView(q, status, domain.strip(), sort, size, cursor), errors
+    checked: dict[str, Any] = {}
+    for name, text in {"q": q, "status": status, "sort": sort, "limit": limit}.items():
+        try:
+            checked[name] = _DECLARED[name].validate_python(text or None)
+        except ValidationError:
+            errors[name] = _REFUSALS[name]
+            checked[name] = None
+    view = ListView(
+        q,
+        status,
+        domain.strip(),
+        checked["sort"] or DEFAULT_SORT,
+        checked["limit"] or DEFAULT_LIMIT,
+        cursor,
+    )
+    return view, errors
 
 
 def _sort_headers(view: ListView) -> dict[str, dict[str, Any]]:
@@ -136,7 +156,7 @@ def agents_page(
         status=view.status or None, domain=view.domain or None, q=view.q or None, sort=view.sort
     )
     agents: list[AgentPublic] = []
-    next_cursor: list[Any] | None = None
+    next_cursor: Cursor | None = None
     total = 0
     if not errors:
         try:
@@ -148,12 +168,12 @@ def agents_page(
                 cursor=decode_cursor(view.cursor) if view.cursor else None,
                 now=now,
             )
-            total = overview_service.count_agents(
+            total = agent_service.count_agents(
                 session=session, query=query, now=now, offline_after=offline_after
             )
         except UnprocessableError as exc:
             errors["cursor"] = exc.detail
-    domains = overview_service.agent_domains(session=session)
+    domains = agent_service.agent_domains(session=session)
     if view.domain and view.domain not in domains:
         domains.append(view.domain)  # keep an unknown choice visible rather than dropping it
     return render(
@@ -245,7 +265,7 @@ def agent_page(
         session=session, agent_id=agent_id, limit=HISTORY_ON_DETAIL
     )
     timeline, timeline_next = _timeline_page(session, main_db, agent_id, "")
-    applicable = overview_service.runbooks_for_agent(session=session, agent=agent)
+    applicable = runbook_service.runbooks_for_agent(session=session, agent=agent)
     return render(
         request,
         "pages/agents/detail.html",
@@ -265,14 +285,12 @@ def agent_page(
             "timeline": timeline,
             "timeline_next_url": timeline_next,
             "json_text": json_text,
-            "memory": overview_service.memory_summary(
-                session=session, agent_id=agent.id, since=since
-            ),
+            "memory": agent_memory.memory_summary(session=session, agent_id=agent.id, since=since),
             "memory_url": "/api"
             + _agent_url(agent.id, f"/memory?{urlencode({'since': isoformat(since)})}"),
             "runbooks": applicable.runbooks,
             "runbooks_specific": applicable.specific,
-            "general_tag": overview_service.GENERAL_RUNBOOK_TAG,
+            "general_tag": runbook_service.GENERAL_RUNBOOK_TAG,
         },
     )
 

@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 RECEIPTS_PAGE = 50
 ROOTS_PAGE = 14
 HOOKS_PAGE = 25
-Cursor = Annotated[str | None, Query(max_length=1000)]
+CursorParam = Annotated[str | None, Query(max_length=1000)]
 Short = Annotated[str | None, Query(max_length=64)]
 
 
@@ -44,9 +44,9 @@ def roadchain_page(
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     since: Short = None,
     until: Short = None,
-    cursor: Cursor = None,
-    roots_cursor: Cursor = None,
-    hooks_cursor: Cursor = None,
+    cursor: CursorParam = None,
+    roots_cursor: CursorParam = None,
+    hooks_cursor: CursorParam = None,
 ) -> HTMLResponse:
     """Summary counts, the filtered receipt list, daily merkle roots and the webhook log."""
     errors: dict[str, str] = {}

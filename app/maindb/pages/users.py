@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 RECENT_TRANSACTIONS = 20
-Cursor = Annotated[str | None, Query(max_length=1000)]
+CursorParam = Annotated[str | None, Query(max_length=1000)]
 
 
 @router.get("/cross/users", response_class=HTMLResponse)
@@ -28,7 +28,7 @@ def user_list(
     q: Annotated[str | None, Query(max_length=200)] = None,
     role: Annotated[str | None, Query(max_length=64)] = None,
     active: Literal["", "true", "false"] = "",
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> HTMLResponse:
     """Users newest first, searchable by email or name, filtered by role and active flag."""
     query = users.UserQuery(
@@ -62,7 +62,7 @@ def user_page(
     main_db: MainDbDep,
     user_id: Annotated[str, Path(max_length=128)],
     direction: Literal["", "in", "out", "internal"] = "",
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> HTMLResponse:
     """The user, their wallets with exact balances, and their transactions newest first."""
     try:
