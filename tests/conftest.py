@@ -17,10 +17,9 @@ from sqlmodel import Session
 
 from app.auth import tokens
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.ops import fleet_gauges, health, migrations
-from tests.support.db import temporary_pg_database, wipe
+from app.ops import fleet_gauges, health
+from tests.support.db import migrate, temporary_pg_database, wipe
 from tests.support.waits import WAIT
 
 ADMIN_TOKEN = "test-admin-token-with-enough-entropy-0001"
@@ -67,20 +66,12 @@ def db_url(
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "console.db"
         url = f"sqlite:///{path}"
-        _migrate(url)
+        migrate(url)
         yield url
     else:
         with temporary_pg_database() as url:
-            _migrate(url)
+            migrate(url)
             yield url
-
-
-def _migrate(url: str) -> None:
-    engine = create_db_engine(parse_database_url(url))
-    try:
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import Agent, AgentEvent, AgentStatusChange
-from tests.support.agent_rows import add_agent, add_events, count_rows, status_changes
+from tests.support.factories import add_agent, add_events, count_rows, status_changes
 
 NEW_AGENT = {"id": "agent-9", "name": "Ops Agent 9", "domain": "ops"}
 

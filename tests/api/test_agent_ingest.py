@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app.core.timeutil import isoformat, utcnow
 from app.models import Agent, AgentEvent, AgentStatusChange
-from tests.support.agent_rows import add_agent, count_rows, status_changes
+from tests.support.factories import add_agent, count_rows, status_changes
 
 
 @pytest.fixture

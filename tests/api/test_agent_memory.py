@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from app.core.timeutil import utcnow
-from app.models import Agent, AgentMemorySample
+from app.models import AgentMemorySample
+from tests.support.factories import make_agent
 
 REGISTER = {"name": "Ops Agent 1", "domain": "ops", "memoryUsedMB": 512.0}
 
@@ -30,7 +31,7 @@ def test_a_long_series_is_downsampled_and_keeps_its_spike(
     client: TestClient, db_session: Session
 ) -> None:
     now = utcnow()
-    db_session.add(Agent(id="agent-2", name="A2", domain="ops", last_seen_at=now))
+    db_session.add(make_agent("agent-2", name="A2", domain="ops", last_seen_at=now))
     db_session.commit()
     start = now - timedelta(hours=10)
     db_session.add_all(
@@ -58,7 +59,7 @@ def test_memory_of_an_unknown_agent_is_404(client: TestClient) -> None:
 
 
 def test_an_inverted_window_is_422(client: TestClient, db_session: Session) -> None:
-    db_session.add(Agent(id="agent-3", name="A3", domain="ops"))
+    db_session.add(make_agent("agent-3", name="A3", domain="ops"))
     db_session.commit()
     response = client.get(
         "/api/agents/agent-3/memory", params={"since": "2026-01-02", "until": "2026-01-01"}

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.core.timeutil import isoformat, utcnow
-from tests.support.agent_rows import add_agent, add_events
+from tests.support.factories import add_agent, add_events
 
 AGENT_KEYS = {"id", "name", "domain", "status", "memoryUsedMB", "lastSeenAt", "version"}
 

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.core.timeutil import utcnow
-from app.models import Agent, AgentEvent, Metric, Runbook
+from app.models import AgentEvent, Metric, Runbook
+from tests.support.factories import make_agent
 
 AGENT_KEYS = {"id", "name", "domain", "status", "memoryUsedMB", "lastSeenAt", "version"}
 EVENT_KEYS = {"id", "agentId", "kind", "at", "message"}
@@ -37,8 +38,8 @@ TILE_KEYS_IN_ORDER = ["id", "label", "value", "helper", "intent"]
 def _arrange(session: Session) -> None:
     now = utcnow()
     session.add(
-        Agent(
-            id="agent-1",
+        make_agent(
+            "agent-1",
             name="Ops Agent 1",
             domain="ops",
             status="online",

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import MinerSample, RunbookRun
-from tests.support.agent_rows import count_rows
+from tests.support.factories import count_rows
 
 
 def _post_without_content_type(client: TestClient, path: str, body: Any) -> Any:

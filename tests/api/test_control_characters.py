@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import ApiToken, Metric, Runbook, RunbookRun, Setting
-from tests.support.agent_rows import count_rows
+from tests.support.factories import count_rows
 
 METRIC = {"id": "uptime", "title": "Uptime", "value": "99%", "caption": "24h", "icon": "up"}
 RUNBOOK = {"id": "restart", "title": "Restart", "description": "Rolling", "tags": ["ops"]}

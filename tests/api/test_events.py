@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from app.core.timeutil import utcnow
 from app.models import AgentStatusChange
-from tests.support.agent_rows import add_agent, add_events
+from tests.support.factories import add_agent, add_events
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 

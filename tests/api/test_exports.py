@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from app.core.timeutil import isoformat, utcnow
 from app.models import MinerSample
-from tests.support.agent_rows import add_agent, add_events
+from tests.support.factories import add_agent, add_events
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 SAMPLE_COLUMNS = [

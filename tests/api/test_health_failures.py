@@ -16,9 +16,8 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings
 from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.ops import migrations
 from tests.conftest import ADMIN_TOKEN
-from tests.support.db import temporary_pg_database
+from tests.support.db import migrate, temporary_pg_database
 from tests.support.waits import wait_until
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -50,14 +49,6 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with temporary_pg_database() as url:
             yield url
-
-
-def _upgrade(url: str, revision: str = "head") -> None:
-    engine = create_db_engine(parse_database_url(url))
-    try:
-        migrations.upgrade(engine, revision)
-    finally:
-        engine.dispose()
 
 
 def _execute(url: str, statement: str) -> None:
@@ -118,7 +109,7 @@ def test_a_database_outage_leaves_metrics_up_with_a_scrape_error(url: str) -> No
 
 
 def test_a_database_behind_the_head_is_not_ready(blank_db_url: str) -> None:
-    _upgrade(blank_db_url, "0001_baseline")
+    migrate(blank_db_url, "0001_baseline")
     with _client(blank_db_url) as client:
         head = client.app.state.head_revision  # type: ignore[attr-defined]
         ready = client.get("/readyz")
@@ -193,7 +184,7 @@ def _hold_database(url: str) -> Iterator[None]:
 def test_a_hanging_database_fails_the_probes_instead_of_hanging(
     blank_db_url: str, real_probe_budget: None
 ) -> None:
-    _upgrade(blank_db_url)
+    migrate(blank_db_url)
     # A busy timeout far above the probes' budget: only the probe's own limit can answer.
     with _client(blank_db_url, db_timeout=10) as client:
         with _hold_database(blank_db_url):

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.core.validators import ID_PATTERN
 from app.models import Agent, Metric, MinerSample, Runbook, Setting
-from tests.support.agent_rows import count_rows
+from tests.support.factories import count_rows
 
 # Unusual but valid: each must be stored, then found again through its own URL.
 ROUTABLE = ["é-1", "a:b@c", "semi;colon", "...", "50%", "q?x", "hash#1", "a" * 128]

@@ -16,8 +16,9 @@ from app import __version__
 from app.core.config import Settings
 from app.core.timeutil import utcnow
 from app.main import create_app
-from app.models import Agent, Miner, MinerSample, Runbook
+from app.models import Miner, MinerSample, Runbook
 from tests.conftest import AUTH
+from tests.support.factories import make_agent
 from tests.support.fake_gateway import running_fake_gateway
 from tests.support.fake_verifier import running_fake_verifier
 from tests.support.servers import running_server
@@ -104,12 +105,12 @@ def test_agents_are_counted_by_the_status_operators_see(
     stale = now - timedelta(days=1)
     db_session.add_all(
         [
-            Agent(id="a1", name="A1", domain="ops", status="online", last_seen_at=now),
-            Agent(id="a2", name="A2", domain="ops", status="online", last_seen_at=now),
-            Agent(id="a3", name="A3", domain="ops", status="degraded", last_seen_at=now),
-            Agent(id="a4", name="A4", domain="ops", status="online", last_seen_at=stale),
-            Agent(id="a5", name="A5", domain="ops", status="offline", last_seen_at=now),
-            Agent(id="a6", name="A6", domain="ops", status="online", last_seen_at=None),
+            make_agent("a1", name="A1", domain="ops", status="online", last_seen_at=now),
+            make_agent("a2", name="A2", domain="ops", status="online", last_seen_at=now),
+            make_agent("a3", name="A3", domain="ops", status="degraded", last_seen_at=now),
+            make_agent("a4", name="A4", domain="ops", status="online", last_seen_at=stale),
+            make_agent("a5", name="A5", domain="ops", status="offline", last_seen_at=now),
+            make_agent("a6", name="A6", domain="ops", status="online", last_seen_at=None),
         ]
     )
     db_session.commit()

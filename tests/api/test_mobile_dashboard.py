@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.core.timeutil import parse_datetime, utcnow
 from app.models import Agent, Metric, Miner, MinerSample, Runbook
+from tests.support.factories import make_agent
 
 SHORTCUTS = [
     {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "http://testserver/runbooks"},
@@ -18,7 +19,7 @@ SHORTCUTS = [
 
 def _agent(agent_id: str, status: str, seconds_ago: float | None) -> Agent:
     seen = None if seconds_ago is None else utcnow() - timedelta(seconds=seconds_ago)
-    return Agent(id=agent_id, name=agent_id, domain="ops", status=status, last_seen_at=seen)
+    return make_agent(agent_id, name=agent_id, domain="ops", status=status, last_seen_at=seen)
 
 
 def _miner(session: Session, miner_id: str, seconds_ago: float, **sample: object) -> None:

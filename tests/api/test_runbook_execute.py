@@ -151,9 +151,13 @@ def test_an_empty_schema_accepts_a_missing_input(client: TestClient, db_session:
     assert run.input == {}
 
 
-def test_extra_keys_are_ignored(client: TestClient) -> None:
+def test_extra_keys_are_ignored(client: TestClient, db_session: Session) -> None:
     response = client.post(URL, json={"input": {"service": "api"}, "dryRun": True})
     assert response.status_code == 200
+    # Not a dry run: the unknown key changed nothing, the run is recorded as without it.
+    [run] = _runs(db_session)
+    assert run.id == response.json()["runId"]
+    assert (run.status, run.accepted, run.input) == ("queued", True, {"service": "api"})
 
 
 @pytest.mark.parametrize(

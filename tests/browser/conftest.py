@@ -17,9 +17,7 @@ from sqlmodel import Session
 
 from app.auth import tokens
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.ops import migrations
 from app.ops.seed import seed_demo
 from tests.support.browser import (
     CHROMIUM,
@@ -28,6 +26,7 @@ from tests.support.browser import (
     require_browser_prerequisites,
     sign_in,
 )
+from tests.support.db import migrated_engine
 from tests.support.servers import running_server
 from tests.support.waits import WAIT_MS
 
@@ -58,24 +57,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     path: Path = tmp_path_factory.mktemp("browser") / "console.db"
     url = f"sqlite:///{path}"
     # Bulk inserts of test data are slow on purpose: no slow-query warnings for them.
-    engine = create_db_engine(parse_database_url(url), slow_query_ms=60_000)
-    migrations.upgrade(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        seed_demo(session=session)
-        _, read_token = tokens.create_token(session=session, name="browser-read", scope="read")
-    settings = Settings(
-        api_db_url=url,
-        admin_token=ADMIN_TOKEN,
-        auto_migrate=False,
-        log_level="WARNING",
-        retention_interval_minutes=0,
-        _env_file=None,
-    )
-    try:
+    with migrated_engine(url, slow_query_ms=60_000) as engine:
+        with Session(engine, expire_on_commit=False) as session:
+            seed_demo(session=session)
+            _, read_token = tokens.create_token(session=session, name="browser-read", scope="read")
+        settings = Settings(
+            api_db_url=url,
+            admin_token=ADMIN_TOKEN,
+            auto_migrate=False,
+            log_level="WARNING",
+            retention_interval_minutes=0,
+            _env_file=None,
+        )
         with running_server(create_app(settings)) as base_url:
             yield LiveServer(base_url, ADMIN_TOKEN, read_token, engine)
-    finally:
-        engine.dispose()
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in the

@@ -22,7 +22,7 @@ def test_pages_work_through_plain_links_without_javascript(
     sign_in(page, live_server.base_url, live_server.admin_token)
     expect(page).to_have_url(f"{live_server.base_url}/")
     expect(page.locator("h1")).to_have_text("Overview")
-    assert page.evaluate("1 + 1") == 2  # Playwright may still evaluate; the page's JS may not
+    # Playwright may still evaluate; the page's own scripts did not run (see the test below).
     assert page.evaluate("typeof window.htmx") == "undefined"
 
     nav(page, "Agents")
@@ -51,4 +51,32 @@ def test_pages_work_through_plain_links_without_javascript(
     page.get_by_role("link", name="Operational Task 1", exact=True).click()
     expect(page).to_have_url(re.compile(r"/runbooks/runbook-1$"))
     expect(page.locator("h1")).to_have_text("Operational Task 1")
-    expect(page.locator("#execute-form")).to_be_visible()
+    form = page.locator("#execute-form")
+    expect(form).to_be_visible()
+    expect(page.locator("#run-result")).to_have_count(0)
+
+    # The form posts as a plain form: the answer is a whole page reporting the recorded run.
+    form.get_by_label(re.compile(r"^Service")).fill("billing-api")
+    with page.expect_navigation():
+        form.get_by_role("button", name=re.compile(r"^Execute")).click()
+    result = page.locator("#run-result")
+    expect(result).to_be_visible()
+    run_id = result.get_attribute("data-run-id")
+    assert run_id
+    expect(result).to_contain_text(run_id)
+
+
+def test_the_page_scripts_run_only_when_javascript_is_on(
+    browsing: Browsing, live_server: LiveServer
+) -> None:
+    """The same agent page both ways: the checks above see JavaScript off, not a changed page."""
+    for enabled, htmx, canvases in ((True, "object", 1), (False, "undefined", 0)):
+        page = browsing.new_page(java_script_enabled=enabled)
+        sign_in(page, live_server.base_url, live_server.admin_token)
+        page.goto("/agents/agent-1")
+        chart = page.locator("#memory-chart")
+        expect(chart).to_be_attached()
+        if enabled:
+            expect(chart).to_have_attribute("data-chart-state", "ready")
+        expect(chart.locator("canvas")).to_have_count(canvases)
+        assert page.evaluate("typeof window.htmx") == htmx, f"JavaScript enabled: {enabled}"

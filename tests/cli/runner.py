@@ -7,12 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
 from app.cli.prism import cli
-from app.core.db import create_db_engine, parse_database_url
-from app.ops import migrations
+from tests.support.db import engine_for as engine_for  # re-exported for the CLI tests
+from tests.support.db import migrate as migrate
 from tests.support.db import temporary_pg_database
 
 _LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ prism\.")
@@ -53,20 +52,6 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
     else:
         with temporary_pg_database("prism_cli") as url:
             yield url
-
-
-@contextmanager
-def engine_for(url: str) -> Iterator[Engine]:
-    engine = create_db_engine(parse_database_url(url))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def migrate(url: str) -> None:
-    with engine_for(url) as engine:
-        migrations.upgrade(engine)
 
 
 # Fixtures, registered by the conftest.py of tests/cli and tests/migrations.

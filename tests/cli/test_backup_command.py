@@ -29,7 +29,7 @@ from tests.cli.runner import (
     migrate,
 )
 from tests.hardening.ingest_support import row_counts
-from tests.support.db import temporary_pg_database
+from tests.support.db import migrated_engine, temporary_pg_database
 from tests.support.waits import WAIT
 
 
@@ -235,8 +235,10 @@ def test_a_postgresql_backup_taken_during_ingest_restores_to_a_consistent_databa
     pg_restore = _require_client_tool("pg_restore")
     isolate_environment(monkeypatch, tmp_path)
     dump = tmp_path / "console.dump"
-    with fresh_database("postgresql", tmp_path) as source_url, engine_for(source_url) as source:
-        migrations.upgrade(source)
+    with (
+        fresh_database("postgresql", tmp_path) as source_url,
+        migrated_engine(source_url) as source,
+    ):
         monkeypatch.setenv("PRISM_API_DB_URL", source_url)
         with _continuous_ingest(source) as log:
             stored_before = log.so_far()

@@ -6,8 +6,9 @@ import pytest
 from sqlmodel import Session, select
 
 from app.core.timeutil import utcnow
-from app.models import Agent, AgentEvent, Miner, MinerSample
+from app.models import AgentEvent, Miner, MinerSample
 from tests.cli.runner import engine_for, invoke
+from tests.support.factories import make_agent
 
 
 def test_prune_applies_the_configured_retention(
@@ -20,7 +21,7 @@ def test_prune_applies_the_configured_retention(
         silent = MinerSample(miner_id="silent", recorded_at=now - timedelta(days=3))
         session.add_all(
             [
-                Agent(id="a1", name="A", domain="ops"),
+                make_agent("a1", name="A", domain="ops"),
                 silent,
                 MinerSample(miner_id="busy", recorded_at=now - timedelta(days=3)),
                 MinerSample(miner_id="busy", recorded_at=now - timedelta(days=1)),

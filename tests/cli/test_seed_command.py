@@ -5,6 +5,7 @@ from sqlmodel import Session, select
 
 from app.models import Agent, MinerSample, Runbook
 from tests.cli.runner import assert_one_line_error, engine_for, invoke
+from tests.support.factories import make_agent
 
 
 def _counts(url: str) -> tuple[int, int, int]:
@@ -31,7 +32,7 @@ def test_seed_fills_an_empty_database_and_reports_progress(migrated_url: str) ->
 def test_seed_refuses_a_database_that_holds_data(migrated_url: str) -> None:
     assert invoke("db", "seed").exit_code == 0
     with engine_for(migrated_url) as engine, Session(engine) as session:
-        session.add(Agent(id="keep-me", name="Keep", domain="ops"))
+        session.add(make_agent("keep-me", name="Keep", domain="ops"))
         session.commit()
     before = _counts(migrated_url)
     result = invoke("db", "seed")
@@ -60,7 +61,7 @@ def test_seed_if_empty_seeds_an_empty_database(migrated_url: str) -> None:
 def test_seed_force_replaces_the_demo_rows_only(migrated_url: str) -> None:
     assert invoke("db", "seed").exit_code == 0
     with engine_for(migrated_url) as engine, Session(engine) as session:
-        session.add(Agent(id="keep-me", name="Keep", domain="ops"))
+        session.add(make_agent("keep-me", name="Keep", domain="ops"))
         session.commit()
     result = invoke("db", "seed", "--force")
     assert result.exit_code == 0, result.output

@@ -20,11 +20,9 @@ import schemathesis
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
-from app.ops import migrations
 from app.ops.seed import seed_demo
-from tests.support.db import temporary_pg_database
+from tests.support.db import migrated_engine, temporary_pg_database
 from tests.support.maindb_fixtures import Dialect, main_database
 from tests.support.servers import running_server
 from tests.support.waits import WAIT, WAIT_MS
@@ -63,13 +61,8 @@ def _console_database(dialect: Dialect, directory: Path) -> Iterator[str]:
 
 
 def _migrate_and_seed(url: str) -> None:
-    engine = create_db_engine(parse_database_url(url))
-    try:
-        migrations.upgrade(engine)
-        with Session(engine) as session:
-            seed_demo(session=session)
-    finally:
-        engine.dispose()
+    with migrated_engine(url) as engine, Session(engine) as session:
+        seed_demo(session=session)
 
 
 @contextmanager

@@ -17,11 +17,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
 from app.main import create_app
 from app.maindb import MainDatabase, create_main_database
-from app.ops import migrations
-from tests.support.db import temporary_pg_database, wipe
+from tests.support.db import migrate, temporary_pg_database, wipe
 from tests.support.maindb_fixtures import Dialect, MainTarget, main_database
 from tests.support.waits import WAIT_MS
 
@@ -102,20 +100,12 @@ def console_url(dialect: Dialect, tmp_path_factory: pytest.TempPathFactory) -> I
     """A migrated console database on the same engine."""
     if dialect == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'console.db'}"
-        _migrate(url)
+        migrate(url)
         yield url
         return
     with temporary_pg_database() as url:
-        _migrate(url)
+        migrate(url)
         yield url
-
-
-def _migrate(url: str) -> None:
-    engine = create_db_engine(parse_database_url(url))
-    try:
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,14 @@ from sqlmodel import Session
 
 from app.core.timeutil import utcnow
 from app.maindb import MainDatabase
-from app.models import Agent
+from tests.support.factories import make_agent
 from tests.support.maindb_fixtures import MainTarget
 
 
 def _console_agent(session: Session, agent_id: str, status: str = "online", **extra: Any) -> None:
     session.add(
-        Agent(
-            id=agent_id,
+        make_agent(
+            agent_id,
             name=f"Console {agent_id}",
             domain="ops",
             status=status,

@@ -11,7 +11,8 @@ from sqlmodel import Session
 from app.core.pagination import decode_cursor
 from app.maindb import MainDatabase
 from app.maindb.agent_timeline import agent_timeline
-from app.models import Agent, AgentEvent, AgentStatusChange
+from app.models import AgentEvent, AgentStatusChange
+from tests.support.factories import make_agent
 from tests.support.maindb_fixtures import T0, MainTarget
 
 
@@ -153,7 +154,7 @@ def test_an_agent_timeline_merges_console_rows_and_main_logs_page_by_page(
     console_session: Session,
 ) -> None:
     api_for(main_db)  # an empty console
-    console_session.add(Agent(id="agent-1", name="Ops Agent 1", domain="ops"))
+    console_session.add(make_agent("agent-1", name="Ops Agent 1", domain="ops"))
     console_session.commit()
     console_session.add_all(
         [

@@ -13,6 +13,7 @@ from app.models import Agent, AgentEvent, Metric, Miner, MinerSample, Runbook, S
 from app.ops import migrations
 from tests.cli.runner import assert_one_line_error, engine_for, invoke, isolate_environment
 from tests.migrations.legacy import SCHEMA, build_legacy_database, legacy_metadata
+from tests.support.factories import make_agent
 
 INDEXES = {
     "agentevent": "ix_agentevent_agent_id_at",
@@ -133,7 +134,7 @@ def test_the_adopted_tables_accept_what_the_service_writes(adopted: tuple[Engine
     engine, _ = adopted
     with Session(engine) as session:
         # last_seen_at was NOT NULL in the earlier schema; an agent created by an admin has none.
-        session.add(Agent(id="fresh", name="Fresh", domain="ops"))
+        session.add(make_agent("fresh", name="Fresh", domain="ops"))
         session.add(Runbook(id="runbook-2", title="T", tags=["a", "b"]))
         session.commit()
         runbook = session.get(Runbook, "runbook-2")

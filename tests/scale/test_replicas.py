@@ -13,14 +13,12 @@ from fastapi import FastAPI
 
 from app.auth.session import COOKIE_NAME
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
 from app.live.pg_fanout import PgFanout
 from app.main import create_app
 from app.models.agent import MAX_EVENT_MESSAGE
-from app.ops import migrations
 from app.ops.scheduler import PeriodicJob
 from tests.conftest import ADMIN_TOKEN, AUTH
-from tests.support.db import temporary_pg_database
+from tests.support.db import migrate, temporary_pg_database
 from tests.support.servers import running_server
 from tests.support.signin import post_login
 from tests.support.waits import HTTP_TIMEOUT, wait_until
@@ -42,11 +40,7 @@ class Replica:
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     with temporary_pg_database("prism_scale") as url:
-        engine = create_db_engine(parse_database_url(url))
-        try:
-            migrations.upgrade(engine)
-        finally:
-            engine.dispose()
+        migrate(url)
         yield url
 
 

@@ -8,6 +8,7 @@ import pytest
 from app.core.db import create_db_engine, parse_database_url
 from app.ops import migrations
 from app.ops.backup import BackupError, backup_database, default_backup_path
+from tests.support.db import migrate
 
 MOMENT = datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)
 
@@ -31,9 +32,7 @@ def test_an_in_memory_database_is_refused(tmp_path: Path) -> None:
 
 def test_the_copy_is_a_migrated_console_database(tmp_path: Path) -> None:
     source = tmp_path / "console.db"
-    engine = create_db_engine(parse_database_url(f"sqlite:///{source}"))
-    migrations.upgrade(engine)
-    engine.dispose()
+    migrate(f"sqlite:///{source}")
     messages: list[str] = []
     result = backup_database(
         parse_database_url(f"sqlite:///{source}"),

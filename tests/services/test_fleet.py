@@ -11,6 +11,7 @@ from app.agents.status import effective_status, effective_status_column
 from app.core.timeutil import utcnow
 from app.models import Agent
 from tests.support.db import wipe
+from tests.support.factories import make_agent
 
 
 @pytest.fixture
@@ -24,15 +25,15 @@ def test_silent_agents_show_offline_whatever_they_reported(session: Session) -> 
     now = utcnow()
     session.add_all(
         [
-            Agent(id="fresh", name="F", domain="ops", status="degraded", last_seen_at=now),
-            Agent(
-                id="silent",
+            make_agent("fresh", name="F", domain="ops", status="degraded", last_seen_at=now),
+            make_agent(
+                "silent",
                 name="S",
                 domain="ops",
                 status="online",
                 last_seen_at=now - timedelta(seconds=301),
             ),
-            Agent(id="never", name="N", domain="ops", status="online", last_seen_at=None),
+            make_agent("never", name="N", domain="ops", status="online", last_seen_at=None),
         ]
     )
     session.commit()

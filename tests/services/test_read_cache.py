@@ -11,19 +11,16 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from app.core import read_cache
-from app.core.db import create_db_engine, parse_database_url
 from app.core.read_cache import ReadCache, TableRevisions
-from app.ops import migrations
-from tests.support.agent_rows import add_agent, add_events
+from tests.support.db import migrated_engine
+from tests.support.factories import add_agent, add_events
 from tests.support.waits import WAIT
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(parse_database_url(f"sqlite:///{tmp_path / 'cache.db'}"))
-    migrations.upgrade(engine)
-    yield engine
-    engine.dispose()
+    with migrated_engine(f"sqlite:///{tmp_path / 'cache.db'}") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
 from app.ops import retention
 from tests.support.db import wipe
+from tests.support.factories import make_agent
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=10)  # older than the 7 days samples are kept
@@ -91,7 +92,7 @@ def test_a_miner_pointing_at_a_deleted_sample_is_repointed_to_its_newest(
 
 
 def test_events_and_status_history_follow_the_events_retention(session: Session) -> None:
-    session.add(Agent(id="a1", name="A", domain="ops"))
+    session.add(make_agent("a1", name="A", domain="ops"))
     session.commit()
     ancient, recent = NOW - timedelta(days=91), NOW - timedelta(days=89)
     session.add_all(
@@ -111,7 +112,7 @@ def test_events_and_status_history_follow_the_events_retention(session: Session)
 
 
 def test_agent_memory_samples_follow_the_samples_retention(session: Session) -> None:
-    session.add(Agent(id="a1", name="A", domain="ops"))
+    session.add(make_agent("a1", name="A", domain="ops"))
     session.commit()
     session.add_all(
         [
@@ -126,7 +127,7 @@ def test_agent_memory_samples_follow_the_samples_retention(session: Session) -> 
 
 
 def test_rows_are_deleted_in_batches(session: Session) -> None:
-    session.add(Agent(id="a1", name="A", domain="ops"))
+    session.add(make_agent("a1", name="A", domain="ops"))
     session.add_all(
         AgentEvent(
             id=f"e{n}", agent_id="a1", kind="heartbeat", at=OLD - timedelta(days=90, minutes=n)

@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 from sqlmodel import Session
 
-from app.core.db import create_db_engine, parse_database_url
 from app.models import MINER_SAMPLE_ROLLUP, MinerSample
 from app.models.rollup import ROLLUP_WIDTHS
 from app.ops import migrations
 from tests.services.rollup_oracle import assert_aggregates_match, expected_rollup, random_samples
-from tests.support.db import temporary_pg_database
+from tests.support.db import migrated_engine, temporary_pg_database
 
 BEFORE = "0003_agent_memory_samples"
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
@@ -30,10 +29,7 @@ def engine_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
             url = f"sqlite:///{tmp_path / 'console.db'}"
         else:
             url = stack.enter_context(temporary_pg_database())
-        engine = create_db_engine(parse_database_url(url))
-        stack.callback(engine.dispose)
-        migrations.upgrade(engine, BEFORE)
-        yield engine
+        yield stack.enter_context(migrated_engine(url, BEFORE))
 
 
 def _stored(engine: Engine) -> dict[tuple[str, int, int], tuple[Any, ...]]:

@@ -12,11 +12,10 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from app.core.config import Settings
-from app.core.db import DatabaseTarget, create_db_engine, parse_database_url
+from app.core.db import DatabaseTarget, parse_database_url
 from app.core.timeutil import utcnow
 from app.live.pg_fanout import libpq_url
 from app.models import Miner, MinerSample
-from app.ops import migrations
 from app.ops.scheduler import (
     RETENTION_LOCK_KEY,
     JobStoppedError,
@@ -24,7 +23,7 @@ from app.ops.scheduler import (
     retention_job,
     retention_schedule,
 )
-from tests.support.db import temporary_pg_database, wipe
+from tests.support.db import migrated_engine, temporary_pg_database, wipe
 from tests.support.waits import WAIT
 
 SETTINGS = Settings(retention_samples_days=7, _env_file=None)
@@ -45,13 +44,8 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 @pytest.fixture(scope="module")
 def pg_engine() -> Iterator[Engine]:
     """A migrated PostgreSQL database of this module's own (advisory locks are per server)."""
-    with temporary_pg_database("prism_sched") as url:
-        engine = create_db_engine(parse_database_url(url))
-        migrations.upgrade(engine)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+    with temporary_pg_database("prism_sched") as url, migrated_engine(url) as engine:
+        yield engine
 
 
 def target_of(engine: Engine) -> DatabaseTarget:

@@ -23,6 +23,7 @@ from app.models import (
 from app.models.agent import EVENT_KINDS
 from app.ops import seed
 from tests.support.db import wipe
+from tests.support.factories import make_agent
 
 NOW = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
 
@@ -52,7 +53,7 @@ def test_an_empty_database_has_no_data_and_a_seeded_one_has(session: Session) ->
 @pytest.mark.parametrize("model", [Agent, Runbook, Metric, MinerSample])
 def test_any_agent_runbook_metric_or_sample_counts_as_data(session: Session, model: type) -> None:
     rows = {
-        Agent: Agent(id="a", name="A", domain="ops"),
+        Agent: make_agent("a", name="A", domain="ops"),
         Runbook: Runbook(id="r", title="R"),
         Metric: Metric(metric_id="m", title="M"),
         MinerSample: MinerSample(miner_id="x", recorded_at=NOW),
@@ -218,7 +219,7 @@ def test_every_demo_miner_points_at_its_newest_sample(
 def test_seeding_again_replaces_demo_rows_and_keeps_the_others(session: Session) -> None:
     first = seed.seed_demo(session=session, now=NOW)
     xmrig_before = _xmrig_series(session)
-    session.add(Agent(id="my-agent", name="Mine", domain="ops"))
+    session.add(make_agent("my-agent", name="Mine", domain="ops"))
     session.commit()
     again = seed.seed_demo(session=session, now=NOW)
     assert again == first

@@ -1,9 +1,10 @@
-"""Database helpers for tests: throwaway PostgreSQL databases and fast table wiping."""
+"""Database helpers for tests: throwaway PostgreSQL databases, migrating, fast table wiping."""
 
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import pytest
@@ -11,7 +12,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401
+from app.core.db import create_db_engine, parse_database_url
 from app.models import metadata
+from app.ops import migrations
 from tests.support.waits import WAIT
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -52,6 +55,30 @@ def temporary_pg_database(prefix: str = "prism_test") -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def engine_for(url: str, **options: Any) -> Iterator[Engine]:
+    """An engine on `url` (`options` as create_db_engine's), disposed afterwards."""
+    engine = create_db_engine(parse_database_url(url), **options)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def migrated_engine(url: str, revision: str = "head", **options: Any) -> Iterator[Engine]:
+    """`engine_for(url)` once the database is upgraded to `revision`."""
+    with engine_for(url, **options) as engine:
+        migrations.upgrade(engine, revision)
+        yield engine
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` (the one way tests migrate by hand)."""
+    with migrated_engine(url, revision):
+        pass
 
 
 def wipe(engine: Engine) -> None:

@@ -15,7 +15,7 @@ from app.maindb import roadchain
 from app.maindb.pages import cross
 from app.maindb.pages import roadchain as cross_roadchain
 from app.maindb.pages import users as cross_users
-from tests.support.agent_rows import add_agent
+from tests.support.factories import add_agent
 from tests.support.maindb_fixtures import (
     HIDDEN,
     SECRETS,

@@ -13,7 +13,7 @@ from app.core.pagination import encode_cursor
 from app.core.timeutil import utcnow
 from app.maindb import MainDatabase
 from app.maindb.pages import users as cross_users
-from tests.support.agent_rows import add_agent
+from tests.support.factories import add_agent
 from tests.support.maindb_fixtures import BIG_BALANCE
 from tests.web.conftest import HX
 from tests.web.cross_support import opened_main, serving

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import AgentEvent
-from tests.support.agent_rows import add_agent, add_events
+from tests.support.factories import add_agent, add_events
 from tests.web.conftest import HX
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

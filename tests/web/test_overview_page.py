@@ -7,7 +7,8 @@ from sqlmodel import Session
 
 from app.core.timeutil import utcnow
 from app.miners.ingest import record_samples
-from app.models import Agent, AgentEvent, Metric
+from app.models import AgentEvent, Metric
+from tests.support.factories import make_agent
 from tests.web.conftest import HX
 
 
@@ -15,12 +16,12 @@ def _arrange_fleet(db_session: Session) -> None:
     now = utcnow()
     db_session.add_all(
         [
-            Agent(id="a-on", name="Alpha", domain="ops", status="online", last_seen_at=now),
-            Agent(id="a-on2", name="Beta", domain="ops", status="online", last_seen_at=now),
-            Agent(id="a-deg", name="Gamma", domain="data", status="degraded", last_seen_at=now),
+            make_agent("a-on", name="Alpha", domain="ops", status="online", last_seen_at=now),
+            make_agent("a-on2", name="Beta", domain="ops", status="online", last_seen_at=now),
+            make_agent("a-deg", name="Gamma", domain="data", status="degraded", last_seen_at=now),
             # Reported online but silent for an hour: shown offline.
-            Agent(
-                id="a-quiet",
+            make_agent(
+                "a-quiet",
                 name="Delta",
                 domain="data",
                 status="online",

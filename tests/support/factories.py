@@ -1,12 +1,36 @@
-"""Arrange agents, events and status changes directly in the database (tests of the agents area)."""
+"""Test rows: `make_*` build one row (a default for every required column, keyword overrides),
+`add_*` store rows, and the readers below look at what the database holds."""
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, func, select
 
 from app.core.timeutil import utcnow
-from app.models import Agent, AgentEvent, AgentStatusChange
+from app.models import Agent, AgentEvent, AgentStatusChange, MinerSample
+
+
+def make_agent(agent_id: str = "agent-1", **fields: Any) -> Agent:
+    """An agent with the model's own defaults; `name` and `domain` made up unless given."""
+    values: dict[str, Any] = {"name": f"Agent {agent_id}", "domain": "ops"}
+    values.update(fields)
+    return Agent(id=agent_id, **values)
+
+
+def make_event(agent_id: str = "agent-1", **fields: Any) -> AgentEvent:
+    """One event of `agent_id`, a heartbeat now unless told otherwise."""
+    values: dict[str, Any] = {"id": f"ev-{agent_id}-{uuid.uuid4().hex[:12]}", "kind": "heartbeat"}
+    values.update(fields)
+    values.setdefault("at", utcnow())
+    return AgentEvent(agent_id=agent_id, **values)
+
+
+def make_sample(miner_id: str = "rig-1", **fields: Any) -> MinerSample:
+    """One miner sample recorded now; every metric at the model's default unless given."""
+    values: dict[str, Any] = {"recorded_at": utcnow()}
+    values.update(fields)
+    return MinerSample(miner_id=miner_id, **values)
 
 
 def add_agent(session: Session, agent_id: str, **fields: Any) -> Agent:
@@ -20,7 +44,7 @@ def add_agent(session: Session, agent_id: str, **fields: Any) -> Agent:
         "version": "1.0.0",
     }
     values.update(fields)
-    agent = Agent(id=agent_id, **values)
+    agent = make_agent(agent_id, **values)
     session.add(agent)
     session.commit()
     return agent
@@ -39,9 +63,9 @@ def add_events(
     """`count` events of one agent, one `step` apart from `start` (oldest first)."""
     start = start or utcnow() - step * count
     rows = [
-        AgentEvent(
+        make_event(
+            agent_id,
             id=f"{prefix}-{agent_id}-{index:05d}",
-            agent_id=agent_id,
             kind=kind,
             at=start + step * index,
             message=f"message {index}",
