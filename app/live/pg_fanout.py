@@ -176,12 +176,24 @@ class PgFanout:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_attempt.wait(), wait_seconds)
 
-    async def stop(self) -> None:
-        """Stop relaying and close both connections (what is still queued is dropped)."""
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop relaying and close both connections (what is still queued is dropped).
+
+        Waits at most `grace_seconds` for the connections to close: a close that never ends
+        (a driver waiting on a connection the server no longer answers) must not hold the
+        service's shutdown forever; such a task is left behind, and said so.
+        """
         self._broadcaster.attach(None)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            if pending:
+                logger.warning(
+                    "live fan-out: %d connection(s) did not close within %gs at shutdown",
+                    len(pending),
+                    grace_seconds,
+                )
         self._tasks = []
         self.listening.clear()
 

@@ -356,6 +356,33 @@ def test_an_unreachable_database_does_not_hold_up_start_or_stop(
     assert "not listening on PostgreSQL" in logs.text
 
 
+def test_a_connection_that_never_closes_does_not_hold_up_stop(
+    monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture
+) -> None:
+    """A close that hangs (the driver waiting on a connection nobody answers) is left behind."""
+    never = asyncio.Event()
+
+    async def hangs_on_cancel(self: PgFanout) -> None:
+        self._first_attempt.set()
+        try:
+            await never.wait()
+        finally:
+            await asyncio.shield(never.wait())  # the close that never ends
+
+    async def scenario() -> None:
+        broadcaster = Broadcaster()
+        broadcaster.bind(asyncio.get_running_loop())
+        monkeypatch.setattr(PgFanout, "_listen_forever", hangs_on_cancel)
+        fanout = PgFanout(broadcaster, "postgresql://nobody@127.0.0.1:1/prism", retry_delays=(60,))
+        await fanout.start()
+        await fanout.stop(grace_seconds=0.01)
+        assert fanout._tasks == []
+        never.set()  # let the abandoned task end before the loop closes
+
+    run(scenario)
+    assert "did not close within 0.01s at shutdown" in logs.text
+
+
 def test_sqlite_keeps_delivery_in_process(logs: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         target = parse_database_url("sqlite:///unused.db")
