@@ -344,21 +344,26 @@ def _swap_status(session: Session, agent: Agent, new_status: str, now: datetime)
     return True
 
 
-def status_history(
-    *, session: Session, agent_id: str, limit: int, cursor: Cursor | None = None
-) -> tuple[list[StatusChangePublic], Cursor | None]:
-    """An agent's recorded status changes, newest first, one page at a time."""
-    get_agent(session=session, agent_id=agent_id)
+def status_changes_after(agent_id: str, cursor: Cursor | None) -> SelectOfScalar[AgentStatusChange]:
+    """An agent's status changes newest first, those after `cursor` ([at, id]) when given."""
     statement = (
         select(AgentStatusChange)
         .where(AgentStatusChange.agent_id == agent_id)
         .order_by(col(AgentStatusChange.at).desc(), col(AgentStatusChange.id).desc())
     )
-    if cursor is not None:
-        statement = statement.where(
-            newest_first_after(AgentStatusChange.at, AgentStatusChange.id, cursor, int)
-        )
-    rows = list(session.exec(statement.limit(limit + 1)).all())
+    if cursor is None:
+        return statement
+    return statement.where(
+        newest_first_after(AgentStatusChange.at, AgentStatusChange.id, cursor, int)
+    )
+
+
+def status_history(
+    *, session: Session, agent_id: str, limit: int, cursor: Cursor | None = None
+) -> tuple[list[StatusChangePublic], Cursor | None]:
+    """An agent's recorded status changes, newest first, one page at a time."""
+    get_agent(session=session, agent_id=agent_id)
+    rows = list(session.exec(status_changes_after(agent_id, cursor).limit(limit + 1)).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

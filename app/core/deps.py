@@ -11,6 +11,7 @@ import contextvars
 import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -86,16 +87,25 @@ async def get_session(
     """
     async with _write_slot(request.method):
         session = RequestSession(engine, expire_on_commit=False)
+        commit = False
         try:
-            try:
-                yield session
-            except Exception as exc:
-                if getattr(exc, "keeps_writes", False):
-                    await _finish_off_the_pool(session.finish)
-                raise  # anything else: closing the session below rolls it back
-            await _finish_off_the_pool(session.finish)
+            yield session
+            commit = True
+        except Exception as exc:
+            commit = bool(getattr(exc, "keeps_writes", False))
+            raise
         finally:
-            await _finish_off_the_pool(session.close)
+            # One hop for both: a write's commit and its session's close.
+            await _finish_off_the_pool(partial(_end_session, session, commit=commit))
+
+
+def _end_session(session: RequestSession, *, commit: bool) -> None:
+    """Commit when asked, then close; closing what was not committed rolls it back."""
+    try:
+        if commit:
+            session.finish()
+    finally:
+        session.close()
 
 
 async def get_metrics(request: Request) -> Metrics:

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select as main_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.agents.events import EventQuery, filtered_events, newest_first_after
+from app.agents.service import status_changes_after
 from app.core.errors import InvalidCursorError
 from app.core.pagination import Cursor, encode_cursor
 from app.core.timeutil import isoformat
@@ -29,7 +30,7 @@ from app.maindb.query import NewestFirst, param
 from app.maindb.reader import MainDbReader
 from app.maindb.schemas import Unavailable
 from app.maindb.timeline import OLDEST, merge_newest_first
-from app.models import AgentEvent, AgentStatusChange
+from app.models import AgentEvent
 
 Source = Literal["event", "status", "log"]
 # The slot of each source in the cursor; on equal times the first source is shown first.
@@ -140,15 +141,7 @@ def _events(
 def _status_changes(
     session: Session, agent_id: str, position: Cursor | None, limit: int
 ) -> list[AgentTimelineEntry]:
-    statement = (
-        select(AgentStatusChange)
-        .where(AgentStatusChange.agent_id == agent_id)
-        .order_by(col(AgentStatusChange.at).desc(), col(AgentStatusChange.id).desc())
-    )
-    if position is not None:
-        statement = statement.where(
-            newest_first_after(AgentStatusChange.at, AgentStatusChange.id, position, int)
-        )
+    statement = status_changes_after(agent_id, position)
     return [
         AgentTimelineEntry(
             source="status",

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from app.core.paths import PROJECT_ROOT
 from app.models import metadata
 from tests.conftest import ADMIN_TOKEN
-from tests.support.waits import HTTP_TIMEOUT, WAIT
+from tests.support.waits import HTTP_TIMEOUT, WAIT, wait_until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 START_TIMEOUT = WAIT  # a child process imports the app and migrates: slow on a busy machine
@@ -132,10 +132,7 @@ def wait_until_live(server: ServerProcess) -> None:
 
 def wait_until_ready(url: str, timeout: float = START_TIMEOUT) -> None:
     """Poll /readyz until 200 (migrated and the database answers)."""
-    deadline = time.monotonic() + timeout
     with httpx.Client(base_url=url, timeout=HTTP_TIMEOUT) as http:
-        while time.monotonic() < deadline:
-            if http.get("/readyz").status_code == 200:
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"{url}/readyz did not answer 200 within {timeout} s")
+        wait_until(
+            lambda: http.get("/readyz").status_code == 200, f"{url}/readyz answering 200", timeout
+        )
