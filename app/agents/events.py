@@ -4,17 +4,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.clock_skew import DEFAULT_MAX_CLOCK_SKEW_SECONDS, check_not_future
-from app.core.errors import InvalidCursorError, NotFoundError, UnprocessableError
-from app.core.pagination import Cursor
-from app.core.timeutil import isoformat, parse_datetime, utcnow
+from app.core.errors import NotFoundError, UnprocessableError
+from app.core.pagination import Cursor, newest_first_after
+from app.core.timeutil import isoformat, utcnow
 from app.models import Agent, AgentEvent
 from app.models.agent import EVENT_KINDS, EventIn, EventPublic
 
@@ -50,30 +48,6 @@ def check_time_range(since: datetime | None, until: datetime | None) -> None:
     """Refuse an empty-by-construction range instead of silently answering nothing."""
     if since is not None and until is not None and until <= since:
         raise UnprocessableError("until: must be later than since")
-
-
-def newest_first_after(
-    at_column: Any, id_column: Any, cursor: Cursor, id_type: type[str] | type[int]
-) -> ColumnElement[bool]:
-    """Rows strictly after the cursor [at, id] in (at desc, id desc) order."""
-    at, row_id = decode_time_cursor(cursor, id_type)
-    return or_(at_column < at, and_(at_column == at, id_column < row_id))
-
-
-def decode_time_cursor(cursor: Cursor, id_type: type[str] | type[int]) -> tuple[datetime, Any]:
-    """[ISO time, id] back to typed values; anything else is a 422 on `cursor`."""
-    invalid = InvalidCursorError()
-    if len(cursor) != 2 or not isinstance(cursor[0], str):
-        raise invalid
-    row_id = cursor[1]
-    if id_type is int and (isinstance(row_id, bool) or not isinstance(row_id, int)):
-        raise invalid
-    if id_type is str and not isinstance(row_id, str):
-        raise invalid
-    try:
-        return parse_datetime(cursor[0]), row_id
-    except ValueError:
-        raise invalid from None
 
 
 def filtered_events(query: EventQuery) -> SelectOfScalar[AgentEvent]:

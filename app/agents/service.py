@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.agents.events import newest_first_after
 from app.agents.status import (
     effective_status,
     effective_status_column,
@@ -22,7 +21,7 @@ from app.agents.status import (
     shown_status,
 )
 from app.core.errors import ConflictError, NotFoundError, UnavailableError, UnprocessableError
-from app.core.pagination import Cursor
+from app.core.pagination import Cursor, newest_first_after
 from app.core.timeutil import isoformat, parse_datetime, utcnow
 from app.models import Agent, AgentEvent, AgentMemorySample, AgentStatusChange
 from app.models.agent import (

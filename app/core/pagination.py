@@ -8,9 +8,13 @@ import base64
 import binascii
 import json
 import math
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, or_
+
 from app.core.errors import InvalidCursorError
+from app.core.timeutil import parse_datetime
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -56,3 +60,27 @@ def decode_cursor(cursor: str) -> Cursor:
     if not isinstance(values, list) or not _column_value(values):
         raise InvalidCursorError()
     return values
+
+
+def newest_first_after(
+    at_column: Any, id_column: Any, cursor: Cursor, id_type: type[str] | type[int]
+) -> ColumnElement[bool]:
+    """Rows strictly after the cursor [at, id] in (at desc, id desc) order."""
+    at, row_id = decode_time_cursor(cursor, id_type)
+    return or_(at_column < at, and_(at_column == at, id_column < row_id))
+
+
+def decode_time_cursor(cursor: Cursor, id_type: type[str] | type[int]) -> tuple[datetime, Any]:
+    """[ISO time, id] back to typed values; anything else is a 422 on `cursor`."""
+    invalid = InvalidCursorError()
+    if len(cursor) != 2 or not isinstance(cursor[0], str):
+        raise invalid
+    row_id = cursor[1]
+    if id_type is int and (isinstance(row_id, bool) or not isinstance(row_id, int)):
+        raise invalid
+    if id_type is str and not isinstance(row_id, str):
+        raise invalid
+    try:
+        return parse_datetime(cursor[0]), row_id
+    except ValueError:
+        raise invalid from None

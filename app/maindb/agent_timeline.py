@@ -18,10 +18,10 @@ from typing import Any, Literal
 from sqlalchemy import select as main_select
 from sqlmodel import Session
 
-from app.agents.events import EventQuery, filtered_events, newest_first_after
+from app.agents.events import EventQuery, filtered_events
 from app.agents.service import status_changes_after
 from app.core.errors import InvalidCursorError
-from app.core.pagination import Cursor, encode_cursor
+from app.core.pagination import Cursor, encode_cursor, newest_first_after
 from app.core.timeutil import isoformat
 from app.maindb.convert import safe_json, to_datetime, to_key, to_text
 from app.maindb.database import MainDatabase, read_main

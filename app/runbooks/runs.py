@@ -6,13 +6,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.db import commit_now
-from app.core.errors import InvalidCursorError
-from app.core.timeutil import isoformat, parse_datetime, utcnow
+from app.core.pagination import newest_first_after
+from app.core.timeutil import isoformat, utcnow
 from app.models import RunbookRun
 from app.runbooks.gateway import GatewayOutcome, WorkflowGateway
 from app.runbooks.service import get_runbook, validate_input
@@ -225,7 +225,9 @@ def list_runs(
             or_(col(RunbookRun.id) == run_id, col(RunbookRun.gateway_run_id) == run_id)
         )
     if after is not None:
-        statement = statement.where(_before(after))
+        statement = statement.where(
+            newest_first_after(RunbookRun.created_at, RunbookRun.id, list(after), str)
+        )
     statement = statement.order_by(
         col(RunbookRun.created_at).desc(), col(RunbookRun.id).desc()
     ).limit(limit + 1)
@@ -234,17 +236,3 @@ def list_runs(
         return rows, None
     page = rows[:limit]
     return page, [isoformat(page[-1].created_at), page[-1].id]
-
-
-def _before(cursor: Sequence[Any]) -> ColumnElement[bool]:
-    try:
-        created_text, run_id = cursor
-        created_at = parse_datetime(created_text)
-    except (TypeError, ValueError):
-        raise InvalidCursorError() from None
-    if not isinstance(run_id, str):
-        raise InvalidCursorError()
-    return or_(
-        col(RunbookRun.created_at) < created_at,
-        and_(col(RunbookRun.created_at) == created_at, col(RunbookRun.id) < run_id),
-    )
