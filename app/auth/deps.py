@@ -174,7 +174,7 @@ async def _authenticate_on_loop(request: Request, engine: Engine, settings: Sett
 
 
 class Scope:
-    """Dependency requiring a token whose scope grants `required` (read, ingest or admin).
+    """Dependency requiring a token whose scope grants `required` (read, ingest, operate, admin).
 
     Requests needing `ingest` also spend one of the token's PRISM_INGEST_RATE_LIMIT requests
     per minute (per process); over it, RateLimitedError makes the answer a 429.
@@ -224,6 +224,7 @@ class Scope:
 
 ReadPrincipal = Annotated[Principal, Depends(Scope("read"))]
 IngestPrincipal = Annotated[Principal, Depends(Scope("ingest"))]
+OperatePrincipal = Annotated[Principal, Depends(Scope("operate"))]
 AdminPrincipal = Annotated[Principal, Depends(Scope("admin"))]
 
 
@@ -361,4 +362,5 @@ class WebScope:
 
 WebSignedIn = Annotated[Principal, Depends(WebScope(None))]
 WebRead = Annotated[Principal, Depends(WebScope("read"))]
+WebOperate = Annotated[Principal, Depends(WebScope("operate"))]
 WebAdmin = Annotated[Principal, Depends(WebScope("admin"))]

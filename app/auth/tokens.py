@@ -21,10 +21,12 @@ TOKEN_PREFIX = "prism_"  # noqa: S105  (a marker, not a secret)
 # precise enough for "when was this token last used".
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
-# Which scopes satisfy a requirement: admin can do everything, the others only their own.
+# Which scopes satisfy a requirement: admin can do everything, operate also reads, the
+# others only their own.
 _GRANTS: dict[str, frozenset[str]] = {
-    "read": frozenset({"read", "admin"}),
+    "read": frozenset({"read", "operate", "admin"}),
     "ingest": frozenset({"ingest", "admin"}),
+    "operate": frozenset({"operate", "admin"}),
     "admin": frozenset({"admin"}),
 }
 

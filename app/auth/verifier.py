@@ -168,7 +168,8 @@ def _expiry(exp: Any) -> float | None:
 
 
 def _granted_scope(scope: Any) -> str | None:
-    """The console scope named by a verifier's `scope`: admin first, else the first known."""
+    """The console scope named by a verifier's `scope`: admin, then operate, else the first
+    known (operate includes read, so it wins over read)."""
     if isinstance(scope, str):
         names = scope.split()
     elif isinstance(scope, list):
@@ -176,8 +177,9 @@ def _granted_scope(scope: Any) -> str | None:
     else:
         names = []
     known = [name for name in names if name in SCOPES]
-    if "admin" in known:
-        return "admin"
+    for widest in ("admin", "operate"):
+        if widest in known:
+            return widest
     return known[0] if known else None
 
 

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     retention_samples_days: int = Field(default=7, ge=1)
     retention_events_days: int = Field(default=90, ge=1)
     agent_offline_after: int = Field(default=300, ge=1)
+    # Health and alerts (SPEC §11): the evaluator's period (0 turns it off), the window in
+    # which one rule's transitions share one message, and the outbox's retry schedule.
+    alert_interval_seconds: float = Field(default=15, ge=0)
+    alert_group_seconds: float = Field(default=30, ge=0)
+    notify_retry_seconds: float = Field(default=10, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_timeout_seconds: float = Field(default=10, gt=0)
+    # Audit log (SPEC §12): rows older than this are pruned, the chain kept from a checkpoint.
+    retention_audit_days: int = Field(default=365, ge=1)
     # PRISM_GATEWAY_BASE_URL, then PRISM_ROADGLITCH_BASE_URL: the earlier service's names.
     gateway_url: str | None = Field(
         default=None,

@@ -2,5 +2,7 @@
 
 from typing import Literal, get_args
 
-TokenScope = Literal["read", "ingest", "admin"]
+# operate = read + the actions of an operator on call (SPEC §12): execute runbooks,
+# acknowledge incidents, create and end silences. admin is everything.
+TokenScope = Literal["read", "ingest", "operate", "admin"]
 SCOPES: tuple[str, ...] = get_args(TokenScope)

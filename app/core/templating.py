@@ -108,6 +108,8 @@ def base_context(request: Request) -> dict[str, Any]:
         "request": request,
         "principal": principal,
         "can_write": principal is not None and principal.allows("admin"),
+        # operate: execute runbooks, acknowledge incidents, create and end silences
+        "can_operate": principal is not None and principal.allows("operate"),
         "csrf_token": web_session.csrf if web_session is not None else "",
         "section": "",
         "page_title": "Prism Console",

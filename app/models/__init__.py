@@ -3,6 +3,15 @@
 from sqlmodel import SQLModel
 
 from app.models.agent import Agent, AgentEvent, AgentMemorySample, AgentStatusChange
+from app.models.alerts import (
+    AlertRule,
+    AlertState,
+    Channel,
+    Incident,
+    IncidentEvent,
+    Notification,
+    Silence,
+)
 from app.models.metric import Metric
 from app.models.miner import Miner, MinerSample
 from app.models.rollup import MINER_SAMPLE_ROLLUP
@@ -18,12 +27,19 @@ __all__ = [
     "AgentEvent",
     "AgentMemorySample",
     "AgentStatusChange",
+    "AlertRule",
+    "AlertState",
     "ApiToken",
+    "Channel",
+    "Incident",
+    "IncidentEvent",
     "Metric",
     "Miner",
     "MinerSample",
+    "Notification",
     "Runbook",
     "RunbookRun",
     "Setting",
+    "Silence",
     "metadata",
 ]

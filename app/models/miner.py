@@ -45,6 +45,11 @@ class Miner(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     last_recorded_at: datetime = Field(sa_type=UTCDateTime)
     last_sample_id: int | None = Field(default=None, sa_type=BigIntPK)
+    # Set by an admin (SPEC §14); the hashrate rule compares against expected_hashrate
+    # when it is set, else against the miner's own median.
+    expected_hashrate: float | None = None
+    name: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=200)
 
 
 # API schemas. The compatible miner endpoints speak snake_case (SPEC Appendix A), so these
