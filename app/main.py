@@ -19,6 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from app import __version__
+from app.alerts.delivery import DeliveryWorker
+from app.alerts.schedule import alert_schedule
 from app.auth.deps import LoginRequiredError, login_url
 from app.auth.session import SessionCodec
 from app.core.allowed_methods import AllowedMethodsMiddleware
@@ -40,6 +42,8 @@ from app.maindb import create_main_database
 from app.ops import migrations
 from app.ops.api.docs import install_url_rules
 from app.ops.api.docs import router as docs_router
+from app.ops.backup_schedule import Backups
+from app.ops.restore import hold_serving_lock
 from app.ops.scheduler import retention_schedule
 from app.routers import API_ROUTERS, WEB_ROUTERS
 from app.runbooks.run_metrics import install_run_counter
@@ -52,6 +56,8 @@ logger = logging.getLogger("prism.app")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     target = parse_database_url(settings.api_db_url)
+    # Before migrating: `prism db restore` sees this server, and it never starts mid-restore.
+    app.state.serving_lock = await asyncio.to_thread(hold_serving_lock, target)
     engine = create_db_engine(
         target,
         busy_timeout_seconds=settings.db_timeout,
@@ -83,6 +89,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.retention = retention_schedule(engine, target, settings)
     if app.state.retention is not None:
         app.state.retention.start()
+    # The evaluator: every PRISM_ALERT_INTERVAL_SECONDS, on one replica at a time.
+    app.state.alerts = alert_schedule(
+        engine,
+        target,
+        settings,
+        publisher=app.state.broadcaster,
+        main_db=app.state.main_db,
+    )
+    if app.state.alerts is not None:
+        app.state.alerts.start()
+    app.state.backups = Backups.from_settings(target, settings)
+    if app.state.backups is not None:
+        app.state.backups.start()
+    # The outbox's delivery worker runs on every replica; claims keep them from sending twice.
+    app.state.delivery = DeliveryWorker(engine, settings)
+    app.state.delivery.start()
     app.state.started_at = time.time()
     # What start-up built (routes, models, templates, SQLAlchemy's caches) lives as long as
     # the process: keep it out of the collector's full passes, which otherwise scan it all
@@ -95,11 +117,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if app.state.retention is not None:
             await app.state.retention.stop()
+        if app.state.alerts is not None:
+            await app.state.alerts.stop()
+        if app.state.backups is not None:
+            await app.state.backups.stop()
+        await app.state.delivery.stop()
         if app.state.live_fanout is not None:
             await app.state.live_fanout.stop()
         if app.state.main_db is not None:
             await asyncio.to_thread(app.state.main_db.dispose)
         engine.dispose()
+        if app.state.serving_lock is not None:
+            app.state.serving_lock.release()
 
 
 async def _session_secret_within(app: FastAPI, *, seconds: float) -> str:

@@ -83,6 +83,8 @@ def app_settings(db_url: str) -> Settings:
         log_level="WARNING",
         # Tests arrange deliberately old rows: the scheduled prune must not race them.
         retention_interval_minutes=0,
+        # Tests step the alert evaluator themselves, with their own clock.
+        alert_interval_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -20,6 +20,7 @@ from app.agents.status import (
     offline_cutoff,
     shown_status,
 )
+from app.audit.service import Actor, record
 from app.core.errors import ConflictError, NotFoundError, UnavailableError, UnprocessableError
 from app.core.pagination import Cursor, newest_first_after
 from app.core.timeutil import isoformat, parse_datetime, utcnow
@@ -208,9 +209,15 @@ def get_agent(*, session: Session, agent_id: str) -> Agent:
 
 
 def create_agent(
-    *, session: Session, data: AgentCreate, offline_after: int, now: datetime | None = None
+    *,
+    session: Session,
+    data: AgentCreate,
+    offline_after: int,
+    actor: Actor,
+    now: datetime | None = None,
 ) -> StatusOutcome:
-    """Register an agent with a caller-chosen id; 409 when the id is taken."""
+    """Register an agent with a caller-chosen id; 409 when the id is taken. Audited as
+    "agent.create" in the same transaction."""
     now = now or utcnow()
     if session.get(Agent, data.id) is not None:
         raise ConflictError(f"Agent {data.id!r} already exists")
@@ -218,10 +225,20 @@ def create_agent(
     session.add(agent)
     session.add(AgentStatusChange(agent_id=agent.id, to_status=agent.status, at=now))
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()
         raise ConflictError(f"Agent {data.id!r} already exists") from None
+    record(
+        session,
+        actor=actor,
+        action="agent.create",
+        target_type="agent",
+        target_id=agent.id,
+        summary=f"Registered agent {agent.id} ({agent.name})",
+        detail=data.model_dump(mode="json", by_alias=True, exclude_unset=True),
+    )
+    session.commit()
     shown = effective_status(agent, now, offline_after)
     return StatusOutcome(agent, shown, shown_status_changed=True, registered=True)
 
@@ -232,14 +249,25 @@ def update_agent(
     agent_id: str,
     data: AgentUpdate,
     offline_after: int,
+    actor: Actor,
     now: datetime | None = None,
 ) -> StatusOutcome:
-    """Change the fields sent (a partial update); a status change is recorded in history."""
+    """Change the fields sent (a partial update); a status change is recorded in history.
+    Audited as "agent.update" in the same transaction."""
     changes = data.model_dump(exclude_unset=True)
-    return _apply(session, agent_id, changes, now or utcnow(), offline_after)
+    audited = _Audited(actor, data.model_dump(mode="json", by_alias=True, exclude_unset=True))
+    return _apply(session, agent_id, changes, now or utcnow(), offline_after, audited)
 
 
-def delete_agent(*, session: Session, agent_id: str) -> None:
+@dataclass(frozen=True)
+class _Audited:
+    """Who made an admin's change through _apply (heartbeats, telemetry, are not audited)."""
+
+    actor: Actor
+    changes: dict[str, Any]
+
+
+def delete_agent(*, session: Session, agent_id: str, actor: Actor) -> None:
     """Delete an agent with its events, status history and memory samples.
 
     Explicit deletes, not only ON DELETE CASCADE: databases adopted from the earlier
@@ -252,6 +280,15 @@ def delete_agent(*, session: Session, agent_id: str) -> None:
     session.exec(delete(AgentStatusChange).where(col(AgentStatusChange.agent_id) == agent_id))
     session.exec(delete(AgentMemorySample).where(col(AgentMemorySample.agent_id) == agent_id))
     session.delete(agent)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="agent.delete",
+        target_type="agent",
+        target_id=agent_id,
+        summary=f"Deleted agent {agent_id} ({agent.name}) with its history",
+    )
     session.commit()
 
 
@@ -294,7 +331,12 @@ def _register(
 
 
 def _apply(
-    session: Session, agent_id: str, changes: dict[str, Any], now: datetime, offline_after: int
+    session: Session,
+    agent_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+    offline_after: int,
+    audited: _Audited | None = None,
 ) -> StatusOutcome:
     for _ in range(_STATUS_ATTEMPTS):
         agent = session.get(Agent, agent_id, populate_existing=True)
@@ -310,6 +352,16 @@ def _apply(
         agent.sqlmodel_update(changes)
         session.add(agent)
         _record_memory(session, agent_id, changes, now)
+        if audited is not None:
+            record(
+                session,
+                actor=audited.actor,
+                action="agent.update",
+                target_type="agent",
+                target_id=agent_id,
+                summary=f"Changed agent {agent_id}: {', '.join(audited.changes) or 'nothing'}",
+                detail=audited.changes,
+            )
         session.commit()
         shown = effective_status(agent, now, offline_after)
         return StatusOutcome(agent, shown, shown_status_changed=shown != shown_before)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from app.audit.deps import AuditActorDep
 from app.auth import tokens
 from app.auth.deps import AdminPrincipal, AuthFirstRoute
 from app.core.deps import SessionDep
@@ -22,7 +23,9 @@ TokenId = Annotated[str, Path(max_length=32, description="The token's id (not th
     summary="List tokens, newest first",
 )
 def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
-    """Every token (they are few, so the list is never cut: `nextCursor` is always null)."""
+    """Every token (they are few, so the list is never cut: `nextCursor` is always null).
+
+    Scope: `admin`."""
     rows = tokens.list_tokens(session=session)
     return TokenList(items=[TokenPublic.model_validate(row) for row in rows])
 
@@ -35,9 +38,12 @@ def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
     summary="Create a token; the answer carries the secret, shown this once",
 )
 def create_token(
-    body: TokenCreate, _principal: AdminPrincipal, session: SessionDep
+    body: TokenCreate, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> TokenCreated:
-    row, plaintext = tokens.create_token(session=session, name=body.name, scope=body.scope)
+    """Scope: `admin`. Audited as `token.create` (never with the secret)."""
+    row, plaintext = tokens.create_token(
+        session=session, name=body.name, scope=body.scope, actor=actor
+    )
     return TokenCreated(**TokenPublic.model_validate(row).model_dump(), token=plaintext)
 
 
@@ -47,5 +53,9 @@ def create_token(
     responses=errors(401, 403, 404),
     summary="Revoke a token (it stops working at once; revoking twice changes nothing)",
 )
-def revoke_token(token_id: TokenId, _principal: AdminPrincipal, session: SessionDep) -> TokenPublic:
-    return TokenPublic.model_validate(tokens.revoke_token(session=session, token_id=token_id))
+def revoke_token(
+    token_id: TokenId, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
+) -> TokenPublic:
+    """The token's browser sessions end with it. Scope: `admin`. Audited as `token.revoke`."""
+    revoked = tokens.revoke_token(session=session, token_id=token_id, actor=actor)
+    return TokenPublic.model_validate(revoked)

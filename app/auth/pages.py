@@ -25,6 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.audit import service as audit
+from app.audit.deps import AuditActorDep, ClientActorDep, actor_for
+from app.audit.service import Actor
 from app.auth import tokens
 from app.auth.deps import WebSignedIn
 from app.auth.session import (
@@ -74,6 +77,7 @@ async def login(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    client_actor: ClientActorDep,
     token: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
     csrf_token: Annotated[str, Form(max_length=256)] = "",
@@ -97,8 +101,16 @@ async def login(
     # does not hold a worker thread.
     principal = await run_in_threadpool(_authenticate, session, settings, plaintext)
     if principal is None:
-        return await _failed(request, settings, client, plaintext, next)
+        refused = await _failed(request, settings, client, plaintext, next)
+        # After the failure's delay: the row's write (SQLite's lock) is held only until the
+        # answer is sent, never through the pause.
+        reason = "unknown token" if plaintext else "no token"
+        await run_in_threadpool(_record_failure, session, client_actor, reason)
+        return refused
     if not principal.allows("read"):
+        await run_in_threadpool(
+            _record_failure, session, client_actor, f"{principal.scope} scope", principal
+        )
         logger.warning(
             "sign-in refused from %s: token %s has %s scope",
             client,
@@ -110,7 +122,7 @@ async def login(
             request,
             next,
             f"This token has the {principal.scope} scope: it can send telemetry but not "
-            "sign in. Sign in with a read or admin token.",
+            "sign in. Sign in with a read, operate or admin token.",
             status_code=403,
         )
     app_failure_delay(request.app).succeeded(client)
@@ -121,7 +133,9 @@ async def login(
         extra={"client": client, "token_id": principal.token_id},
     )
     cookie, web_session = request.app.state.session_codec.issue()
-    await run_in_threadpool(_open, session, web_session, principal, plaintext)
+    await run_in_threadpool(
+        _open, session, web_session, principal, plaintext, actor_for(request, principal)
+    )
     response = RedirectResponse(safe_next(next), status_code=303)
     _set_cookie(request, response, COOKIE_NAME, cookie, max_age=MAX_AGE_SECONDS)
     _clear_cookie(request, response, LOGIN_CSRF_COOKIE, path="/login")
@@ -177,7 +191,13 @@ def _authenticate(session: Session, settings: Settings, plaintext: str) -> Princ
     return tokens.authenticate(session=session, plaintext=plaintext, admin_token=admin)
 
 
-def _open(session: Session, web_session: WebSession, principal: Principal, plaintext: str) -> None:
+def _open(
+    session: Session,
+    web_session: WebSession,
+    principal: Principal,
+    plaintext: str,
+    actor: Actor,
+) -> None:
     fingerprint = (
         admin_fingerprint(plaintext)
         if principal.token_id == tokens.ADMIN_BOOTSTRAP.token_id
@@ -185,6 +205,30 @@ def _open(session: Session, web_session: WebSession, principal: Principal, plain
     )
     open_session(
         session=session, web_session=web_session, principal=principal, fingerprint=fingerprint
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="auth.login",
+        target_type="token",
+        target_id=principal.token_id,
+        summary=f"Signed in with token {principal.name} ({principal.scope} scope)",
+    )
+
+
+def _record_failure(
+    session: Session, actor: Actor, reason: str, principal: Principal | None = None
+) -> None:
+    """auth.login_failed with the client's address and why; never the token tried (not even
+    its prefix: a mistyped secret is most of a real one)."""
+    audit.record(
+        session,
+        actor=actor,
+        action="auth.login_failed",
+        target_type="token" if principal is not None else None,
+        target_id=principal.token_id if principal is not None else None,
+        summary=f"Sign-in refused from {actor.ip or 'an unknown address'}: {reason}",
+        detail={"reason": reason},
     )
 
 
@@ -251,9 +295,19 @@ def _clear_cookie(request: Request, response: Response, name: str, *, path: str 
 
 
 @router.post("/logout")
-def logout(request: Request, _user: WebSignedIn, session: SessionDep) -> RedirectResponse:
+def logout(
+    request: Request, user: WebSignedIn, session: SessionDep, actor: AuditActorDep
+) -> RedirectResponse:
     """End the session server-side: this cookie, and any copy of it, stops working."""
     end_session(session=session, web_session=request.state.web_session)
+    audit.record(
+        session,
+        actor=actor,
+        action="auth.logout",
+        target_type="token",
+        target_id=user.token_id,
+        summary=f"Signed out (token {user.name})",
+    )
     response = RedirectResponse("/login", status_code=303)
     _clear_cookie(request, response, COOKIE_NAME)
     return response

@@ -5,8 +5,12 @@ from typing import Annotated
 
 import typer
 
+from app.audit import service as audit
+from app.cli import backups as backup_commands
+from app.cli import doctor as doctor_command
 from app.cli.support import (
     database_target,
+    describe_error,
     fail,
     load_settings,
     one_line_errors,
@@ -16,12 +20,13 @@ from app.cli.support import (
     say,
     sqlite_file_missing,
 )
+from app.core.config import Settings
 from app.core.timeutil import utcnow
 from app.ops import backup, migrations, retention, seed
 
 db = typer.Typer(
     name="db",
-    help="Console database: migrations, demo data, backup and retention.",
+    help="Console database: migrations, demo data, backup and restore, retention.",
     no_args_is_help=True,
 )
 
@@ -170,22 +175,33 @@ def backup_command(
     result = backup.backup_database(
         target, destination, busy_timeout_seconds=settings.db_timeout, progress=progress
     )
-    say(f"Backup written to {result.path} ({_size(result.size_bytes)}).")
+    try:
+        _audit_backup(settings, result.path, result.size_bytes)
+    except Exception as exc:  # the copy is made and sound: say so, and why no row says it
+        progress(f"the backup's audit row was not written: {describe_error(exc)}")
+    say(f"Backup written to {result.path} ({backup_commands.format_size(result.size_bytes)}).")
 
 
-def _size(size: int) -> str:
-    amount = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{amount:,.0f} {unit}" if unit == "bytes" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    raise AssertionError("unreachable")
+def _audit_backup(settings: Settings, path: Path, size_bytes: int) -> None:
+    """db.backup, written after the copy (a backup changes nothing, so no row goes in it)."""
+    with open_session(settings) as session:
+        audit.record(
+            session,
+            actor=audit.cli_actor(),
+            action="db.backup",
+            target_type="database",
+            target_id=None,
+            summary=f"Backed up the database to {path.name}",
+            detail={"path": str(path), "sizeBytes": size_bytes},
+        )
+        session.commit()
 
 
 @db.command("prune")
 @one_line_errors
 def prune() -> None:
-    """Apply retention now: delete old samples, events and status history in small batches."""
+    """Apply retention now: delete old samples, events, status history and audit rows in
+    small batches."""
     settings = load_settings()
 
     def report(label: str, count: int) -> None:
@@ -197,12 +213,40 @@ def prune() -> None:
             now=utcnow(),
             samples_days=settings.retention_samples_days,
             events_days=settings.retention_events_days,
+            audit_days=settings.retention_audit_days,
             progress=report,
         )
+        audit.record(
+            session,
+            actor=audit.cli_actor(),
+            action="db.prune",
+            target_type="database",
+            target_id=None,
+            summary="Applied retention (prism db prune)",
+            detail={
+                "samples": result.samples,
+                "memorySamples": result.memory_samples,
+                "events": result.events,
+                "statusChanges": result.status_changes,
+                "auditRows": result.audit_rows,
+                "minersRemoved": result.miners_removed,
+            },
+        )
+        session.commit()
+    if result.audit_refused is not None:
+        progress(f"audit log not pruned past row {result.audit_refused}: `prism audit verify`")
     say(
         f"Deleted {result.samples:,} samples and {result.memory_samples:,} memory samples "
         f"(older than {settings.retention_samples_days} days), {result.events:,} events and "
         f"{result.status_changes:,} status changes (older than "
-        f"{settings.retention_events_days} days); miners re-pointed: {result.miners_repointed}, "
+        f"{settings.retention_events_days} days), {result.audit_rows:,} audit rows (older than "
+        f"{settings.retention_audit_days} days); miners re-pointed: {result.miners_repointed}, "
         f"removed: {result.miners_removed}."
     )
+
+
+# Bodies in app/cli/backups.py: the scheduled backups' listing, and restoring one.
+db.command("backups")(backup_commands.list_command)
+db.command("restore")(backup_commands.restore_command)
+# Body in app/cli/doctor.py: every check of the databases, read-only.
+db.command("doctor")(doctor_command.doctor_command)

@@ -1,7 +1,7 @@
 """The `prism` command line (Typer). Thin: each command calls a service.
 
-Command groups live in db.py, maindb.py and token.py; what they share (settings,
-engine, one-line errors, progress) in support.py.
+Command groups live in db.py, maindb.py, token.py, audit.py and alerts.py; what they
+share (settings, engine, one-line errors, progress) in support.py.
 """
 
 from pathlib import Path
@@ -11,6 +11,8 @@ import typer
 import uvicorn
 
 from app import __version__
+from app.cli.alerts import alerts
+from app.cli.audit import audit
 from app.cli.db import db
 from app.cli.maindb import main_app
 from app.cli.serve import announcement, serve_options
@@ -29,6 +31,8 @@ cli = typer.Typer(
 cli.add_typer(db)
 cli.add_typer(token)
 cli.add_typer(main_app)
+cli.add_typer(audit)
+cli.add_typer(alerts)
 
 
 def _show_version(value: bool) -> None:

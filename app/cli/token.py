@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from app.audit.service import cli_actor
 from app.auth import tokens
 from app.cli.support import load_settings, one_line_errors, open_session, say
 from app.core.scopes import TokenScope
@@ -21,12 +22,18 @@ def create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the token.")],
     scope: Annotated[
         TokenScope,
-        typer.Option("--scope", help="read: read only; ingest: send telemetry; admin: all."),
+        typer.Option(
+            "--scope",
+            help="read: read only; ingest: send telemetry; operate: read, execute runbooks, "
+            "acknowledge incidents, silence alerts; admin: all.",
+        ),
     ],
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     with open_session(load_settings()) as session:
-        row, plaintext = tokens.create_token(session=session, name=name, scope=scope)
+        row, plaintext = tokens.create_token(
+            session=session, name=name, scope=scope, actor=cli_actor()
+        )
     # The token alone on stdout, so scripts can capture it; the rest on stderr.
     typer.echo(f"Created token {row.id} ({row.name!r}, scope {row.scope}).", err=True)
     typer.echo("Copy it now: it will not be shown again.", err=True)
@@ -69,5 +76,5 @@ def _when(moment: datetime | None) -> str:
 def revoke(token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id.")]) -> None:
     """Revoke a token: requests carrying it get 401 from now on."""
     with open_session(load_settings()) as session:
-        row = tokens.revoke_token(session=session, token_id=token_id)
+        row = tokens.revoke_token(session=session, token_id=token_id, actor=cli_actor())
     say(f"Revoked token {row.id} ({row.name!r}).")

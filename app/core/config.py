@@ -1,6 +1,7 @@
 """Service configuration: environment variables with the PRISM_ prefix, and a .env file."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     slow_query_ms: float = Field(default=500, ge=0)
     db_timeout: float = Field(default=30, ge=0)
     main_db_timeout_ms: int = Field(default=2000, ge=1)
+    # A main DB that is a logical-replication subscriber warns when a subscription has not
+    # heard from its publisher for longer than this (SPEC §15).
+    main_db_max_lag_seconds: float = Field(default=60, gt=0)
     retention_samples_days: int = Field(default=7, ge=1)
     retention_events_days: int = Field(default=90, ge=1)
     agent_offline_after: int = Field(default=300, ge=1)
@@ -86,6 +90,10 @@ class Settings(BaseSettings):
     keep_alive_timeout_seconds: int = Field(default=5, ge=1)
     # How often the service prunes by itself; 0 turns the scheduled prune off.
     retention_interval_minutes: float = Field(default=60, ge=0)
+    # Scheduled backups (SPEC §15): off while no directory is set.
+    backup_dir: Path | None = None
+    backup_interval_minutes: float = Field(default=60, gt=0)
+    backup_keep_days: float = Field(default=7, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     metrics_public: bool = True
     docs_public: bool = True
@@ -117,7 +125,7 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
-    @field_validator("main_db_url", "gateway_url", "auth_verify_url", mode="before")
+    @field_validator("main_db_url", "gateway_url", "auth_verify_url", "backup_dir", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -6,7 +6,8 @@ tab title follows; when the request targets a registered partial (HX-Target), on
 partial is sent. Responses vary on those headers so caches never mix them up.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, ItemsView, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from app.core.timeutil import as_utc, isoformat, utcnow
 
 NAVIGATION = (
     ("overview", "Overview", "/"),
+    ("alerts", "Alerts", "/alerts"),
     ("agents", "Agents", "/agents"),
     ("events", "Events", "/events"),
     ("runbooks", "Runbooks", "/runbooks"),
@@ -28,6 +30,55 @@ NAVIGATION = (
     ("cross", "Cross-service", "/cross"),
     ("settings", "Settings", "/settings"),
 )
+
+
+@dataclass(frozen=True)
+class NavCount:
+    """A number the nav shows next to a section (the firing alerts next to Alerts): `read`
+    gets it for a request, `label` says what it counts ("3 firing")."""
+
+    read: Callable[[Request], int]
+    label: str
+
+
+# Registered by app/routers.py, which knows the features: core names none of them.
+NAV_COUNTS: dict[str, NavCount] = {}
+# The counts as out-of-band swaps, sent after htmx content (the nav is outside #main).
+NAV_COUNTS_PARTIAL = "partials/nav_counts.html"
+
+
+def add_nav_count(section: str, read: Callable[[Request], int], *, label: str) -> None:
+    """Show `read(request)` next to the nav entry `section` on every signed-in page."""
+    NAV_COUNTS[section] = NavCount(read, label)
+
+
+class NavCounts:
+    """The nav's counts of one request, read only if a template shows them (the frame of a
+    full page, the out-of-band update after htmx content, a partial that includes them), and
+    then only once: a partial that does not show them costs no query."""
+
+    def __init__(self, request: Request | None) -> None:
+        self._request = request
+        self._values: dict[str, int] | None = None
+
+    def _read(self) -> dict[str, int]:
+        if self._values is None:
+            request = self._request
+            self._values = (
+                {}
+                if request is None
+                else {section: count.read(request) for section, count in NAV_COUNTS.items()}
+            )
+        return self._values
+
+    def get(self, section: str) -> int | None:
+        return self._read().get(section)
+
+    def items(self) -> ItemsView[str, int]:
+        return self._read().items()
+
+    def label(self, section: str) -> str:
+        return NAV_COUNTS[section].label
 
 
 def build_environment() -> Environment:
@@ -84,7 +135,8 @@ def render(
     values = {**base_context(request), **context}
     target = request.headers.get("HX-Target")
     if is_fragment_request(request) and partials and target is not None and target in partials:
-        html = env.get_template(partials[target]).render(values)
+        # A partial refreshed alone may bring the frame's counts along (nav_counts.html).
+        html = env.get_template(partials[target]).render({**values, "partial_alone": True})
     elif is_fragment_request(request):
         template = env.get_template(template_name)
         block = template.blocks["content"]
@@ -92,6 +144,8 @@ def render(
         # The block output is already autoescaped; a plain str added to Markup would be
         # escaped a second time.
         html = title + Markup("".join(block(template.new_context(values))))  # noqa: S704
+        # The frame stays on the page: its counts follow by an out-of-band swap.
+        html += Markup(env.get_template(NAV_COUNTS_PARTIAL).render(values))  # noqa: S704
     else:
         html = env.get_template(template_name).render(values)
     response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
@@ -101,7 +155,8 @@ def render(
 
 
 def base_context(request: Request) -> dict[str, Any]:
-    """What every template may use: who is signed in, their CSRF token, the active section."""
+    """What every template may use: who is signed in, their CSRF token, the active section,
+    the nav's counts (read when shown)."""
     web_session = getattr(request.state, "web_session", None)
     principal = getattr(request.state, "principal", None)
     return {
@@ -111,6 +166,8 @@ def base_context(request: Request) -> dict[str, Any]:
         # operate: execute runbooks, acknowledge incidents, create and end silences
         "can_operate": principal is not None and principal.allows("operate"),
         "csrf_token": web_session.csrf if web_session is not None else "",
+        "nav_counts": NavCounts(request if principal is not None else None),
+        "partial_alone": False,
         "section": "",
         "page_title": "Prism Console",
         "now": utcnow(),

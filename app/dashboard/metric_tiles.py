@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.audit.service import Actor, record
 from app.core.errors import ConflictError, InvalidCursorError, NotFoundError
 from app.models import Metric
 from app.models.metric import MetricCreate, MetricUpdate
@@ -49,8 +50,8 @@ def get_metric(*, session: Session, metric_id: str) -> Metric:
     return metric
 
 
-def create_metric(*, session: Session, data: MetricCreate) -> Metric:
-    """Store a new tile; ConflictError when its metric_id is taken."""
+def create_metric(*, session: Session, data: MetricCreate, actor: Actor) -> Metric:
+    """Store a new tile; ConflictError when its metric_id is taken. Audited as metric.create."""
     conflict = ConflictError(f"Metric {data.id} already exists")
     if session.exec(select(Metric.id).where(col(Metric.metric_id) == data.id)).first():
         raise conflict
@@ -64,23 +65,64 @@ def create_metric(*, session: Session, data: MetricCreate) -> Metric:
     )
     session.add(metric)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()  # a concurrent request took the metric_id since the check
         raise conflict from None
+    _audit(
+        session,
+        actor,
+        "metric.create",
+        data.id,
+        f"Created metric tile {data.id} ({data.title})",
+        data.model_dump(mode="json", by_alias=True),
+    )
+    session.commit()
     return metric
 
 
-def update_metric(*, session: Session, metric_id: str, data: MetricUpdate) -> Metric:
-    """Change the fields sent; the others keep their values."""
+def update_metric(*, session: Session, metric_id: str, data: MetricUpdate, actor: Actor) -> Metric:
+    """Change the fields sent; the others keep their values. Audited as metric.update."""
     metric = get_metric(session=session, metric_id=metric_id)
     metric.sqlmodel_update(data.model_dump(exclude_unset=True))
     session.add(metric)
+    session.flush()
+    sent = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    _audit(
+        session,
+        actor,
+        "metric.update",
+        metric_id,
+        f"Changed metric tile {metric_id}: {', '.join(sent) or 'nothing'}",
+        sent,
+    )
     session.commit()
     return metric
 
 
-def delete_metric(*, session: Session, metric_id: str) -> None:
+def delete_metric(*, session: Session, metric_id: str, actor: Actor) -> None:
+    """Delete a tile; audited as metric.delete in the same transaction."""
     metric = get_metric(session=session, metric_id=metric_id)
     session.delete(metric)
+    session.flush()
+    _audit(session, actor, "metric.delete", metric_id, f"Deleted metric tile {metric_id}", None)
     session.commit()
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    metric_id: str,
+    summary: str,
+    detail: dict[str, Any] | None,
+) -> None:
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="metric",
+        target_id=metric_id,
+        summary=summary,
+        detail=detail,
+    )

@@ -1,4 +1,5 @@
-"""The Overview page's snapshot: fleet summary, metric tiles, the hottest miner, recent events.
+"""The Overview page's snapshot: the named problems, fleet summary, metric tiles, the hottest
+miner, recent events.
 
 It composes the agents', events', mobile summary's and metric tiles' services; what the agent
 pages need lives with the agents (counts, domains, memory) and the runbooks (which apply).
@@ -11,6 +12,8 @@ from sqlmodel import Session, col
 
 from app.agents import service as agent_service
 from app.agents.events import EventQuery, list_events
+from app.alerts.health import judge_fleet
+from app.alerts.health_schemas import Problem
 from app.dashboard import metric_tiles as dashboard_metrics
 from app.dashboard.mobile import fleet_summary
 from app.miners.queries import newest_sample_select
@@ -31,6 +34,8 @@ class FleetOverview:
     """What the overview page shows, read at one moment."""
 
     summary: FleetSummary
+    # Every agent and miner whose health is not ok, worst first, then oldest (SPEC §11).
+    problems: list[Problem]
     metrics: list[Metric]
     hottest: HottestMiner | None
     events: list[AgentEvent]
@@ -40,11 +45,16 @@ class FleetOverview:
 def fleet_overview(
     *, session: Session, now: datetime, offline_after: int, recent: int = 10
 ) -> FleetOverview:
-    """Agent counts by shown status, metric tiles, miner totals and the newest events."""
+    """The problems, agent counts by shown status, metric tiles, miner totals and the newest
+    events; one judgement of the fleet for both the problems and the counts."""
     metrics, _ = dashboard_metrics.list_metrics(session=session)
     events, _ = list_events(session=session, query=EventQuery(), limit=recent)
+    judgement = judge_fleet(session, now=now)
     return FleetOverview(
-        summary=fleet_summary(session=session, now=now, offline_after=offline_after),
+        summary=fleet_summary(
+            session=session, now=now, offline_after=offline_after, judgement=judgement
+        ),
+        problems=judgement.problems,
         metrics=metrics,
         hottest=hottest_miner(session=session),
         events=events,

@@ -15,13 +15,16 @@ router = APIRouter(include_in_schema=False)
 # The live region polls the page itself; HX-Target selects just this partial.
 LIVE_PARTIALS = {"overview-live": "partials/overview/live.html"}
 REFRESH_SECONDS = 15
+# Problems named on the page (worst first); the rest are counted, and listed on /alerts.
+PROBLEMS_SHOWN = 20
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(
     request: Request, _: WebRead, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    """The fleet at a glance; only the live region for HX-Target "overview-live"."""
+    """The fleet at a glance, its problems named first; only the live region for HX-Target
+    "overview-live"."""
     now = utcnow()
     snapshot = overview_service.fleet_overview(
         session=session, now=now, offline_after=settings.agent_offline_after
@@ -35,6 +38,8 @@ def overview_page(
             "page_title": "Overview",
             "now": now,
             "overview": snapshot,
+            "problems": snapshot.problems[:PROBLEMS_SHOWN],
+            "problems_more": max(0, len(snapshot.problems) - PROBLEMS_SHOWN),
             "hashrate": format_hashrate(snapshot.summary.fleet_hashrate)
             if snapshot.summary.miners_total
             else "—",

@@ -59,9 +59,13 @@ def _window(since: UTCDateTime | None, until: UTCDateTime | None) -> None:
     response_model=MainDbStatus,
     responses=_NO_INPUT_ERRORS,
     summary="Main database: configured, reachable, latency, visible tables",
+    description="On a PostgreSQL logical replica, also each subscription and its lag "
+    "(warn past PRISM_MAIN_DB_MAX_LAG_SECONDS).",
 )
-def get_status(_principal: ReadPrincipal, main_db: MainDbDep) -> MainDbStatus:
-    return main_status(main_db)
+def get_status(
+    _principal: ReadPrincipal, settings: SettingsDep, main_db: MainDbDep
+) -> MainDbStatus:
+    return main_status(main_db, max_lag_seconds=settings.main_db_max_lag_seconds)
 
 
 @router.get(

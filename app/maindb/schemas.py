@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from app.core.timeutil import UTCDateTime
 from app.models.base import ApiModel
 
 Key = int | str
@@ -267,6 +268,39 @@ class WebhookPage(_Available):
 # --- Status ---------------------------------------------------------------------------------
 
 
+class ReplicaSubscription(ApiModel):
+    """One logical-replication subscription of the main database (PostgreSQL subscriber)."""
+
+    name: str
+    enabled: bool
+    worker_running: bool = Field(description="Its apply worker is running now.")
+    publications: list[str] = Field(default_factory=list)
+    received_lsn: str | None = None
+    latest_end_lsn: str | None = Field(None, description="Last WAL position reported back.")
+    last_msg_send_time: UTCDateTime | None = None
+    last_msg_receipt_time: UTCDateTime | None = None
+    latest_end_time: UTCDateTime | None = None
+    tables_syncing: int = Field(0, description="Tables still in their initial copy.")
+    apply_errors: int | None = Field(None, description="Apply errors since the stats reset.")
+    lag_seconds: float | None = Field(
+        None,
+        description="Seconds since the subscriber last heard from its publisher "
+        "(pg_stat_subscription.last_msg_receipt_time); null while no worker runs.",
+    )
+    status: Literal["pass", "warn"]
+    warning: str | None = None
+
+
+class MainDbReplication(ApiModel):
+    """The main database as a logical replica: its subscriptions and their lag."""
+
+    subscriber: bool = Field(description="The main database has logical subscriptions.")
+    max_lag_seconds: float
+    status: Literal["pass", "warn"]
+    subscriptions: list[ReplicaSubscription] = Field(default_factory=list)
+    error: str | None = Field(None, description="Why the subscriptions could not be read.")
+
+
 class MainDbStatus(ApiModel):
     configured: bool
     ok: bool
@@ -275,4 +309,7 @@ class MainDbStatus(ApiModel):
     timeout_ms: int | None = None
     tables: dict[str, list[str]] = Field(
         default_factory=dict, description="Tables and views the console can read, with columns."
+    )
+    replication: MainDbReplication | None = Field(
+        None, description="Logical-replication subscriptions (PostgreSQL); null on SQLite."
     )

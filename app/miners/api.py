@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlmodel import Session
 
+from app.alerts.health import miner_health
 from app.auth.deps import AuthFirstRoute, IngestPrincipal, ReadPrincipal
 from app.core import downsampling
 from app.core.config import Settings
@@ -27,6 +28,7 @@ from app.models.miner import (
     BridgeSample,
     IngestAccepted,
     LatestSamples,
+    MinerListItem,
     MinerPage,
     MinerSampleBatchIn,
     MinerSampleIn,
@@ -199,22 +201,29 @@ def public_tiles(session: SessionDep, miner_id: TilesMiner = DEFAULT_TILES_MINER
     "/api/miners",
     response_model=MinerPage,
     responses=errors(401, 403),
-    summary="Miners by id, each with its newest sample and state",
+    summary="Miners by id, each with its newest sample, state and health",
     description="state: `stale` when no sample arrived for PRISM_AGENT_OFFLINE_AFTER "
-    "seconds; otherwise the worst tile intent (`critical`, `warning`), else `ok`. Keyset "
+    "seconds; otherwise the worst tile intent (`critical`, `warning`), else `ok`. health: "
+    "the alert rules' judgement (SPEC §11), as every page and count shows it. Keyset "
     "pages: pass `nextCursor` as `cursor`.",
 )
 def list_miners(
     _: ReadPrincipal, session: SessionDep, settings: SettingsDep, page: PageDep
 ) -> MinerPage:
+    now = utcnow()
     items, next_cursor = miner_queries.list_miners(
         session=session,
-        now=utcnow(),
+        now=now,
         stale_after=settings.agent_offline_after,
         limit=page.limit or DEFAULT_LIMIT,
         cursor=page.cursor,
     )
-    return MinerPage(items=items, next_cursor=encode_cursor(next_cursor) if next_cursor else None)
+    # One judgement for the whole page: a fixed number of queries, not one per miner.
+    healths = miner_health(session, now=now, miner_ids=[item.miner_id for item in items])
+    return MinerPage(
+        items=[MinerListItem(**dict(item), health=healths[item.miner_id]) for item in items],
+        next_cursor=encode_cursor(next_cursor) if next_cursor else None,
+    )
 
 
 @router.get(

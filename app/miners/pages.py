@@ -15,6 +15,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from app.alerts.health import judge_fleet
+from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
@@ -25,6 +27,7 @@ from app.dashboard import mobile
 from app.miners import queries as miner_queries
 from app.miners import summary as miner_summary
 from app.miners.tiles import build_tiles, format_hashrate
+from app.models.alerts import HealthName
 from app.models.miner import MinerPublic, MinerState, Tile
 
 router = APIRouter(include_in_schema=False)
@@ -38,6 +41,8 @@ DETAIL_PARTIALS = {
     "miner-charts": "partials/miners/charts.html",
 }
 FIELD_LABELS = {"range": "Range", "since": "From", "until": "To"}
+# Miners with problems named above the cards (worst first); the rest are on /alerts.
+PROBLEMS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class MinerCard:
     profile: str | None
     last_seen_at: datetime
     tiles: list[Tile]
+    health: HealthName
 
 
 def miner_href(miner_id: str) -> str:
@@ -56,7 +62,7 @@ def miner_href(miner_id: str) -> str:
     return f"/miners/{quote(miner_id, safe='')}"
 
 
-def _card(item: MinerPublic, now: datetime) -> MinerCard:
+def _card(item: MinerPublic, now: datetime, health: HealthName) -> MinerCard:
     latest = item.latest
     return MinerCard(
         miner_id=item.miner_id,
@@ -67,6 +73,7 @@ def _card(item: MinerPublic, now: datetime) -> MinerCard:
         last_seen_at=item.last_seen_at,
         # Exactly what GET /api/miners/tiles computes for this miner's newest sample.
         tiles=build_tiles(latest, now) if latest else [],
+        health=health,
     )
 
 
@@ -95,9 +102,12 @@ def miners_page(
     except UnprocessableError:
         items, next_cursor = [], None
         error = "This page link is not valid any more: start again from the first page."
+    # One judgement for the totals, the problems and each card's health.
+    judgement = judge_fleet(session, now=now)
     totals = mobile.fleet_summary(
-        session=session, now=now, offline_after=settings.agent_offline_after
+        session=session, now=now, offline_after=settings.agent_offline_after, judgement=judgement
     )
+    problems = [problem for problem in judgement.problems if problem.subject_type == "miner"]
     this_page = f"/miners?{urlencode({'cursor': cursor})}" if cursor else "/miners"
     return render(
         request,
@@ -105,7 +115,11 @@ def miners_page(
         {
             "section": "miners",
             "page_title": "Miners",
-            "cards": [_card(item, now) for item in items],
+            "cards": [
+                _card(item, now, judgement.miners.get(item.miner_id, "unknown")) for item in items
+            ],
+            "problems": problems[:PROBLEMS_SHOWN],
+            "problems_total": len(problems),
             "totals": totals,
             "fleet_hashrate": format_hashrate(totals.fleet_hashrate),
             "reporting_window": _duration(settings.agent_offline_after),
@@ -183,6 +197,9 @@ def miner_page(
         "tiles": tiles.tiles,
         "state": miner_queries.miner_state(
             latest, miner.last_recorded_at, now, settings.agent_offline_after
+        ),
+        "subject_alerts": subject_alerts(
+            session, subject_type="miner", subject=miner_id, domain=None, now=now
         ),
         "base_url": base_url,
         "export_query": urlencode({"miner_id": miner_id}),

@@ -12,6 +12,7 @@ from app.models.alerts import (
     Notification,
     Silence,
 )
+from app.models.audit import AuditChain, AuditEvent
 from app.models.metric import Metric
 from app.models.miner import Miner, MinerSample
 from app.models.rollup import MINER_SAMPLE_ROLLUP
@@ -30,6 +31,8 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "ApiToken",
+    "AuditChain",
+    "AuditEvent",
     "Channel",
     "Incident",
     "IncidentEvent",

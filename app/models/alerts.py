@@ -29,6 +29,9 @@ Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 SubjectType = Literal["agent", "miner"]
 SUBJECT_TYPES: tuple[str, ...] = get_args(SubjectType)
+# The health of an agent or miner (app/alerts/health.py judges it), in the order shown.
+HealthName = Literal["critical", "warning", "pending", "unknown", "maintenance", "ok"]
+HEALTH_NAMES: tuple[str, ...] = get_args(HealthName)
 # A stored state is never "ok": a subject with no row for a rule is ok for that rule.
 AlertStateName = Literal["pending", "firing"]
 ALERT_STATES: tuple[str, ...] = get_args(AlertStateName)

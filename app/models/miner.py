@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel
 from app.core.downsampling import SeriesStats
 from app.core.timeutil import UTCDateTime as ApiDateTime
 from app.core.validators import NumberAsText, SafeId, SafeName
+from app.models.alerts import HealthName
 from app.models.base import ApiModel
 from app.models.types import BigIntPK, UTCDateTime
 
@@ -271,8 +272,17 @@ class MinerPublic(ApiModel):
     )
 
 
+class MinerListItem(MinerPublic):
+    """A miner of GET /api/miners: its state from the tiles, and its health (SPEC §11)."""
+
+    health: HealthName = PydanticField(
+        description="The evaluator's judgement: critical or warning (worst firing rule), "
+        "pending, maintenance (an active silence without ruleId covers it) or ok."
+    )
+
+
 class MinerPage(ApiModel):
-    items: list[MinerPublic]
+    items: list[MinerListItem]
     next_cursor: str | None = None
 
 

@@ -3,6 +3,7 @@
 import pydantic
 
 from app.core.timeutil import UTCDateTime as ApiDateTime
+from app.models.alerts import HealthName
 from app.models.base import ApiModel
 from app.models.metric import MetricTile
 
@@ -35,6 +36,16 @@ class FleetSummary(ApiModel):
     fleet_hashrate: float = pydantic.Field(
         description="Sum of the effective hashrate (H/s) of every miner's newest sample."
     )
+    agents_health: dict[HealthName, int] = pydantic.Field(
+        description="Agents by health (SPEC §11), every health present: what `summary` says."
+    )
+    miners_health: dict[HealthName, int] = pydantic.Field(
+        description="Miners by health, every health present."
+    )
+    problems: int = pydantic.Field(
+        description="Agents and miners whose health is critical, warning, pending or unknown "
+        "(GET /api/problems)."
+    )
     generated_at: ApiDateTime
 
 
@@ -52,7 +63,9 @@ class MobileDashboard(ApiModel):
         'healthy."',
         examples=["All 8 agents and 4 miners healthy."],
     )
-    fleet: FleetSummary = pydantic.Field(description="The counts behind `summary`.")
+    fleet: FleetSummary = pydantic.Field(
+        description="Structured counts: by status and state, and by health (behind `summary`)."
+    )
     metrics: list[MetricTile]
     shortcuts: list[Shortcut] = pydantic.Field(
         description="Absolute URLs: PRISM_PUBLIC_URL, else the base URL of the request."

@@ -1,6 +1,7 @@
 """Fleet gauges for /metrics, read from the console database at scrape time.
 
-Agents are counted by the status an operator sees (app.agents.status); each miner's gauges
+Agents are counted by the status an operator sees (app.agents.status), agents and miners
+by health (app.alerts.health, the one judgement every page shows); each miner's gauges
 come from its newest sample (app.miners.queries: a primary-key join, cheap however many
 samples are stored). A scrape never fails because the database does:
 the fleet gauges are left out and `prism_fleet_scrape_error` says so.
@@ -17,10 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.agents.status import count_by_status
+from app.alerts.health import judge_fleet
 from app.core.single_flight import SingleFlight
 from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
 from app.miners.queries import newest_per_miner
+from app.models.alerts import HealthName
 from app.ops.health import describe_error
 
 logger = logging.getLogger("prism.metrics")
@@ -43,10 +46,14 @@ class MinerGauges:
 class FleetSnapshot:
     agents_by_status: dict[str, int]
     miners: list[MinerGauges]
+    # Every health present (0 if none), so a dashboard's series never vanish.
+    agents_by_health: dict[HealthName, int]
+    miners_by_health: dict[HealthName, int]
 
 
 def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetSnapshot:
-    """Agents counted by shown status, and each miner's newest-sample gauges."""
+    """Agents counted by shown status, agents and miners by health, and each miner's
+    newest-sample gauges."""
     counts = count_by_status(session=session, now=now, offline_after_seconds=offline_after)
     miners = [
         MinerGauges(
@@ -57,7 +64,13 @@ def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetS
         )
         for miner in newest_per_miner(session=session)
     ]
-    return FleetSnapshot(counts, miners)
+    judgement = judge_fleet(session, now=now)
+    return FleetSnapshot(
+        counts,
+        miners,
+        agents_by_health=judgement.counts("agent"),
+        miners_by_health=judgement.counts("miner"),
+    )
 
 
 class FleetCollector(Collector):
@@ -76,7 +89,9 @@ class FleetCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        agents, hashrate, temperature, last_seen, error = self._families()
+        agents, hashrate, temperature, last_seen, error, agents_health, miners_health = (
+            self._families()
+        )
         try:
             snapshot = self._flight.call("fleet", self._read, self._timeout)
         except TimeoutError:
@@ -93,6 +108,10 @@ class FleetCollector(Collector):
             return
         for status, count in sorted(snapshot.agents_by_status.items()):
             agents.add_metric([status], count)
+        for health, count in snapshot.agents_by_health.items():
+            agents_health.add_metric([health], count)
+        for health, count in snapshot.miners_by_health.items():
+            miners_health.add_metric([health], count)
         for miner in snapshot.miners:
             last_seen.add_metric([miner.miner_id], miner.last_seen.timestamp())
             if miner.hashrate is not None:
@@ -100,7 +119,15 @@ class FleetCollector(Collector):
             if miner.temperature_c is not None:
                 temperature.add_metric([miner.miner_id], miner.temperature_c)
         error.add_metric([], 0)
-        yield from (agents, hashrate, temperature, last_seen, error)
+        yield from (
+            agents,
+            hashrate,
+            temperature,
+            last_seen,
+            error,
+            agents_health,
+            miners_health,
+        )
 
     def _read(self) -> FleetSnapshot:
         engine = self._engine()
@@ -111,6 +138,8 @@ class FleetCollector(Collector):
 
     @staticmethod
     def _families() -> tuple[
+        GaugeMetricFamily,
+        GaugeMetricFamily,
         GaugeMetricFamily,
         GaugeMetricFamily,
         GaugeMetricFamily,
@@ -141,6 +170,17 @@ class FleetCollector(Collector):
             GaugeMetricFamily(
                 "prism_fleet_scrape_error",
                 "1 when the fleet gauges could not be read from the console database.",
+            ),
+            GaugeMetricFamily(
+                "prism_fleet_agents_health",
+                "Agents by health: the alert rules' judgement (ok, pending, warning, critical, "
+                "maintenance, unknown).",
+                labels=["health"],
+            ),
+            GaugeMetricFamily(
+                "prism_fleet_miners_health",
+                "Miners by health: the alert rules' judgement.",
+                labels=["health"],
             ),
         )
 

@@ -4,7 +4,9 @@ Each database check runs in a worker thread and is waited for at most PROBE_TIME
 so every probe answers within a second even when a database hangs; a check that times out
 is a failure, never a hang. The console database and its migrations are critical (they
 decide readiness); the main database only degrades the cross-service views, so it can
-warn but never fail the service.
+warn but never fail the service. So do scheduled backups (PRISM_BACKUP_DIR): `backup:age`
+warns when the newest verified backup is older than twice the interval, or when this
+replica's last backup round failed.
 """
 
 import asyncio
@@ -19,7 +21,8 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from app.core.single_flight import SingleFlight
-from app.core.timeutil import utcnow
+from app.core.timeutil import isoformat, utcnow
+from app.ops.backup_schedule import BackupHealth, Backups, duration
 
 # Below the 1 s orchestrators allow, with room to build and send the answer.
 PROBE_TIMEOUT = 0.8
@@ -29,6 +32,7 @@ CONSOLE_DB = "consoleDb:responseTime"
 MAIN_DB = "mainDb:responseTime"
 MIGRATIONS = "migrations:head"
 UPTIME = "uptime"
+BACKUP_AGE = "backup:age"
 NOT_CONFIGURED = "not configured"
 
 _checks = SingleFlight()
@@ -110,12 +114,14 @@ async def check_health(
     main_db: MainDbCheckable | None,
     main_timeout: float,
     started_at: float,
+    backups: Backups | None = None,
     timeout: float = PROBE_TIMEOUT,
 ) -> HealthReport:
     """Run every check concurrently; the whole report takes at most about `timeout` seconds."""
-    console, main = await asyncio.gather(
+    console, main, backup = await asyncio.gather(
         _timed(("consoleDb", id(engine)), lambda: _probe_console(engine), timeout),
         _main_check(main_db_configured, main_db, min(timeout, main_timeout)),
+        _backup_check(backups, timeout),
     )
     now = utcnow()
     if isinstance(console, _ConsoleProbe):
@@ -144,6 +150,7 @@ async def check_health(
                 observed_value=round(max(0.0, time.time() - started_at), 3),
                 observed_unit="s",
             ),
+            *([backup] if backup is not None else []),
         ]
     )
 
@@ -192,6 +199,45 @@ async def _main_check(
         observed_value=outcome.latency_ms,
         observed_unit="ms",
     )
+
+
+async def _backup_check(backups: Backups | None, timeout: float) -> CheckResult | None:
+    if backups is None:
+        return None  # PRISM_BACKUP_DIR unset: no check at all
+    found = await _timed(("backup", id(backups)), backups.health, timeout)
+    now = utcnow()
+    if isinstance(found, str):
+        output = f"cannot read {backups.directory}: {found}"
+        return CheckResult(BACKUP_AGE, "warn", "datastore", now, output=output)
+    age, problem = backup_age_verdict(found, now)
+    return CheckResult(
+        BACKUP_AGE,
+        "warn" if problem else "pass",
+        "datastore",
+        now,
+        observed_value=None if age is None else round(age, 3),
+        observed_unit=None if age is None else "s",
+        output=problem,
+    )
+
+
+def backup_age_verdict(found: BackupHealth, now: datetime) -> tuple[float | None, str | None]:
+    """The newest verified backup's age in seconds (None: none), and what is wrong if any."""
+    if found.directory_error is not None:
+        return None, f"cannot read {found.directory}: {found.directory_error}"
+    newest, last = found.newest, found.last_attempt
+    age = None if newest is None else max(0.0, (now - newest.taken_at).total_seconds())
+    if last is not None and last.outcome == "failed":
+        return age, f"the last backup round failed at {isoformat(last.at)}: {last.error}"
+    if newest is None or age is None:
+        return None, f"no verified backup in {found.directory} yet"
+    if age > 2 * found.interval_seconds:
+        return age, (
+            f"the newest verified backup is {duration(age)} old (taken "
+            f"{isoformat(newest.taken_at)}); one is expected every "
+            f"{duration(found.interval_seconds)}"
+        )
+    return age, None
 
 
 async def _timed(key: Hashable, call: Callable[[], T], timeout: float) -> T | str:

@@ -1,4 +1,5 @@
-"""Retention: delete old samples (and their rollup), events and status history in batches.
+"""Retention: delete old samples (and their rollup), events, status history and audit rows
+in batches.
 
 Each batch is its own short transaction, so ingest (which needs the write lock on SQLite, and
 row locks on PostgreSQL) waits at most one batch, never the whole prune.
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, update
 from sqlmodel import Session, col, select
 
+from app.audit.retention import prune_audit
 from app.miners.rollup import prune_rollup
 from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
 
@@ -32,6 +34,9 @@ class PruneResult:
     miners_repointed: int
     miners_removed: int
     rollup_buckets: int = 0
+    audit_rows: int = 0
+    # The first broken audit row, when one stopped the audit prune (app/audit/retention.py).
+    audit_refused: int | None = None
 
 
 def prune(
@@ -40,12 +45,13 @@ def prune(
     now: datetime,
     samples_days: int,
     events_days: int,
+    audit_days: int | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> PruneResult:
     """Delete miner and agent-memory samples (and rollup buckets) older than `samples_days`,
-    events and status history older than `events_days`; then re-point (or remove) miners
-    whose newest sample went with them."""
+    events and status history older than `events_days`, audit rows older than `audit_days`
+    (None: keep them all); then re-point (or remove) miners whose newest sample went."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     report = progress or (lambda _label, _count: None)
@@ -66,6 +72,13 @@ def prune(
     if rollup_buckets:
         report("rollup buckets", rollup_buckets)
     repointed, removed = repair_miner_pointers(session=session)
+    audit = (
+        prune_audit(
+            session=session, now=now, days=audit_days, batch_size=batch_size, progress=report
+        )
+        if audit_days is not None
+        else None
+    )
     return PruneResult(
         samples=samples,
         memory_samples=memory_samples,
@@ -74,6 +87,8 @@ def prune(
         miners_repointed=repointed,
         miners_removed=removed,
         rollup_buckets=rollup_buckets,
+        audit_rows=audit.deleted if audit is not None else 0,
+        audit_refused=audit.refused.broken_id if audit and audit.refused else None,
     )
 
 

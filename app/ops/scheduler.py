@@ -151,19 +151,28 @@ def retention_job(
                 now=clock(),
                 samples_days=settings.retention_samples_days,
                 events_days=settings.retention_events_days,
+                audit_days=settings.retention_audit_days,
                 batch_size=batch_size,
                 progress=between_batches,
             )
+        if result.audit_refused is not None:
+            logger.error(
+                "retention kept the audit log from row %d on: that row is broken "
+                "(run `prism audit verify`)",
+                result.audit_refused,
+            )
         logger.info(
             "retention deleted %d samples and %d memory samples (older than %d days), "
-            "%d events and %d status changes (older than %d days); miners re-pointed: %d, "
-            "removed: %d",
+            "%d events and %d status changes (older than %d days), %d audit rows (older than "
+            "%d days); miners re-pointed: %d, removed: %d",
             result.samples,
             result.memory_samples,
             settings.retention_samples_days,
             result.events,
             result.status_changes,
             settings.retention_events_days,
+            result.audit_rows,
+            settings.retention_audit_days,
             result.miners_repointed,
             result.miners_removed,
         )

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.auth.deps import AdminPrincipal, AuthFirstRoute, ReadPrincipal
+from app.audit.deps import AuditActorDep
+from app.auth.deps import AdminPrincipal, AuthFirstRoute, OperatePrincipal, ReadPrincipal
 from app.core.deps import PageDep, RequestIdDep, SessionDep
 from app.core.errors import NotFoundError
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
@@ -47,7 +48,9 @@ def list_runbooks(
         str | None, Query(max_length=64, description="Only runbooks with this tag.")
     ] = None,
 ) -> RunbookPage:
-    """Every runbook when no `limit` is given (as existing clients expect), else one page."""
+    """Every runbook when no `limit` is given (as existing clients expect), else one page.
+
+    Scope: `read`."""
     rows, last = runbooks.list_runbooks(
         session=session, q=q, tag=tag, limit=page.limit, after=page.cursor
     )
@@ -65,9 +68,10 @@ def list_runbooks(
     summary="Create a runbook",
 )
 def create_runbook(
-    body: RunbookCreate, _principal: AdminPrincipal, session: SessionDep
+    body: RunbookCreate, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> RunbookEnvelope:
-    runbook = runbooks.create_runbook(session=session, data=body)
+    """Scope: `admin`. Audited as `runbook.create`."""
+    runbook = runbooks.create_runbook(session=session, data=body, actor=actor)
     return RunbookEnvelope(runbook=RunbookPublic.model_validate(runbook))
 
 
@@ -80,6 +84,7 @@ def create_runbook(
 def get_runbook(
     runbook_id: RunbookId, _principal: ReadPrincipal, session: SessionDep
 ) -> RunbookEnvelope:
+    """Scope: `read`."""
     runbook = runbooks.get_runbook(session=session, runbook_id=runbook_id)
     return RunbookEnvelope(runbook=RunbookPublic.model_validate(runbook))
 
@@ -91,9 +96,16 @@ def get_runbook(
     summary="Change some fields of a runbook",
 )
 def update_runbook(
-    runbook_id: RunbookId, body: RunbookUpdate, _principal: AdminPrincipal, session: SessionDep
+    runbook_id: RunbookId,
+    body: RunbookUpdate,
+    _principal: AdminPrincipal,
+    actor: AuditActorDep,
+    session: SessionDep,
 ) -> RunbookEnvelope:
-    runbook = runbooks.update_runbook(session=session, runbook_id=runbook_id, data=body)
+    """Scope: `admin`. Audited as `runbook.update`."""
+    runbook = runbooks.update_runbook(
+        session=session, runbook_id=runbook_id, data=body, actor=actor
+    )
     return RunbookEnvelope(runbook=RunbookPublic.model_validate(runbook))
 
 
@@ -104,27 +116,33 @@ def update_runbook(
     responses=errors(401, 403, 404),
     summary="Delete a runbook and its run history",
 )
-def delete_runbook(runbook_id: RunbookId, _principal: AdminPrincipal, session: SessionDep) -> None:
-    runbooks.delete_runbook(session=session, runbook_id=runbook_id)
+def delete_runbook(
+    runbook_id: RunbookId, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
+) -> None:
+    """Scope: `admin`. Audited as `runbook.delete`."""
+    runbooks.delete_runbook(session=session, runbook_id=runbook_id, actor=actor)
 
 
 @router.post(
     "/api/runbooks/{runbook_id}/execute",
     response_model=ExecuteResponse,
     responses=errors(400, 401, 403, 404, 409),
-    summary="Execute a runbook (admin scope: it changes state)",
+    summary="Execute a runbook (operate scope: it changes state)",
 )
 def execute_runbook(
     runbook_id: RunbookId,
     body: ExecuteRequest,
-    principal: AdminPrincipal,
+    principal: OperatePrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     request_id: RequestIdDep,
     gateway: GatewayDep,
 ) -> ExecuteResponse:
     """Validate `input` against the runbook's schema, record the run, send it to the gateway.
 
-    Admin scope, not read: executing records a run and starts a workflow, a change of state.
+    Scope: `operate` (or `admin`), not read: executing records a run and starts a workflow, a
+    change of state. Audited as `runbook.execute` (a repeated idempotency key starts nothing
+    and is not audited again).
 
     The answer is 200 whatever the gateway said, as the earlier service answered: the run is
     recorded either way and `accepted` carries the outcome, while the run history shows the
@@ -139,6 +157,7 @@ def execute_runbook(
         request_id=request_id,
         requested_by=principal.name,
         gateway=gateway,
+        actor=actor,
     )
     return ExecuteResponse(run_id=runs.public_run_id(run), accepted=run.accepted)
 
@@ -163,6 +182,7 @@ def list_runs(
         ),
     ] = None,
 ) -> RunPage:
+    """Scope: `read`."""
     rows, last = runs.list_runs(
         session=session,
         runbook_id=runbook_id,
@@ -188,6 +208,7 @@ def get_run(
     _principal: ReadPrincipal,
     session: SessionDep,
 ) -> RunPublic:
+    """Scope: `read`."""
     runbooks.get_runbook(session=session, runbook_id=runbook_id)
     run = runs.get_run(session=session, runbook_id=runbook_id, run_id=run_id)
     if run is None:

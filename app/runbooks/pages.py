@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app.auth.deps import WebAdmin, WebRead
+from app.audit.deps import AuditActorDep
+from app.auth.deps import WebOperate, WebRead
 from app.core.deps import RequestIdDep, SessionDep
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.core.json_input import escape_lone_surrogates
@@ -109,7 +110,7 @@ def detail(
     repeat: bool = False,
     runs_cursor: Annotated[str | None, Query(alias="runs", max_length=1000)] = None,
 ) -> HTMLResponse:
-    """One runbook: what it does, the execute form (admins), and its runs, newest first."""
+    """One runbook: what it does, the execute form (operate and admin), and its runs."""
     runbook = _find(session, runbook_id)
     if runbook is None:
         return _not_found(request, runbook_id)
@@ -122,13 +123,16 @@ def detail(
 def execute(
     request: Request,
     runbook_id: RunbookId,
-    principal: WebAdmin,
+    principal: WebOperate,
+    actor: AuditActorDep,
     session: SessionDep,
     request_id: RequestIdDep,
     gateway: GatewayDep,
     form: FormDep,
 ) -> Response:
-    """Record a run from the form, or show the form again with what to fix (nothing recorded)."""
+    """Record a run from the form, or show the form again with what to fix (nothing recorded).
+
+    Operate scope (admin too); audited as runbook.execute with the run."""
     runbook = _find(session, runbook_id)
     if runbook is None:
         return _not_found(request, runbook_id)
@@ -149,6 +153,7 @@ def execute(
                 request_id=request_id,
                 requested_by=principal.name,
                 gateway=gateway,
+                actor=actor,
             )
         except NotFoundError:  # deleted since the lookup above
             return _not_found(request, runbook_id)

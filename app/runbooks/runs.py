@@ -10,6 +10,7 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.audit.service import Actor, record
 from app.core.db import commit_now
 from app.core.pagination import newest_first_after
 from app.core.timeutil import isoformat, utcnow
@@ -29,8 +30,13 @@ def execute_runbook(
     request_id: str | None,
     requested_by: str | None,
     gateway: WorkflowGateway | None,
+    actor: Actor | None = None,
 ) -> RunbookRun:
     """Record a run and hand it to the gateway; a repeated idempotency key returns the first run.
+
+    With an `actor`, the new run's audit row ("runbook.execute") is written with the run, so
+    it is committed with it (before the gateway is called, when there is one); a repeated
+    key starts nothing and writes no row. A caller passing no actor audits the run itself.
 
     With a gateway, the run is committed before the gateway is called and its outcome as soon
     as it answers (commit_now, also inside a request): no database transaction (or SQLite
@@ -45,6 +51,7 @@ def execute_runbook(
         idempotency_key=idempotency_key,
         request_id=request_id,
         requested_by=requested_by,
+        actor=actor,
     )
     if gateway is None:
         return run
@@ -115,8 +122,11 @@ def start_run(
     idempotency_key: str | None,
     request_id: str | None,
     requested_by: str | None,
+    actor: Actor | None = None,
 ) -> tuple[RunbookRun, bool]:
-    """The new `queued` run (True), or the run already holding this idempotency key (False)."""
+    """The new `queued` run (True), or the run already holding this idempotency key (False).
+
+    With an `actor`, the new run's audit row is written in the same transaction."""
     runbook = get_runbook(session=session, runbook_id=runbook_id)
     # A missing input is an empty object, so the schema's own message names what is required.
     data = {} if data is None else data
@@ -144,7 +154,7 @@ def start_run(
     )
     session.add(run)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         # A concurrent request with the same key committed first: its run is the answer.
         session.rollback()
@@ -157,6 +167,17 @@ def start_run(
             get_runbook(session=session, runbook_id=runbook_id)  # deleted meanwhile → 404
             raise
         return existing, False
+    if actor is not None:
+        record(
+            session,
+            actor=actor,
+            action="runbook.execute",
+            target_type="runbook",
+            target_id=runbook_id,
+            summary=f"Executed runbook {runbook_id} ({runbook.title})",
+            detail={"runId": run.id, "input": data, "idempotencyKey": key},
+        )
+    session.commit()
     return run, True
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.audit.service import Actor, record
 from app.core.errors import (
     ConflictError,
     InvalidCursorError,
@@ -122,39 +123,72 @@ def _located(message: str, path: Sequence[str | int]) -> str:
     return f"{message} (at /{'/'.join(str(part) for part in path)})" if path else message
 
 
-def create_runbook(*, session: Session, data: RunbookCreate) -> Runbook:
-    """Store a new runbook; ConflictError when the id is taken."""
+def create_runbook(*, session: Session, data: RunbookCreate, actor: Actor) -> Runbook:
+    """Store a new runbook; ConflictError when the id is taken. Audited as "runbook.create"."""
     check_inputs_schema(data.inputs_schema)
     if session.get(Runbook, data.id) is not None:
         raise ConflictError(f"Runbook {data.id} already exists")
     runbook = Runbook.model_validate(data.model_dump())
     session.add(runbook)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()  # created by a concurrent request since the check above
         raise ConflictError(f"Runbook {data.id} already exists") from None
+    record(
+        session,
+        actor=actor,
+        action="runbook.create",
+        target_type="runbook",
+        target_id=runbook.id,
+        summary=f"Created runbook {runbook.id} ({runbook.title})",
+        detail=data.model_dump(mode="json", by_alias=True),
+    )
+    session.commit()
     return runbook
 
 
-def update_runbook(*, session: Session, runbook_id: str, data: RunbookUpdate) -> Runbook:
-    """Change the fields sent; the others keep their values."""
+def update_runbook(
+    *, session: Session, runbook_id: str, data: RunbookUpdate, actor: Actor
+) -> Runbook:
+    """Change the fields sent; the others keep their values. Audited as "runbook.update"."""
     runbook = get_runbook(session=session, runbook_id=runbook_id)
     changes = data.model_dump(exclude_unset=True)
     if "inputs_schema" in changes:
         check_inputs_schema(changes["inputs_schema"])
     runbook.sqlmodel_update(changes)
     session.add(runbook)
+    session.flush()
+    sent = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    record(
+        session,
+        actor=actor,
+        action="runbook.update",
+        target_type="runbook",
+        target_id=runbook_id,
+        summary=f"Changed runbook {runbook_id}: {', '.join(sent) or 'nothing'}",
+        detail=sent,
+    )
     session.commit()
     return runbook
 
 
-def delete_runbook(*, session: Session, runbook_id: str) -> None:
-    """Delete the runbook and its run history in one transaction."""
+def delete_runbook(*, session: Session, runbook_id: str, actor: Actor) -> None:
+    """Delete the runbook and its run history in one transaction (with its audit row)."""
     runbook = get_runbook(session=session, runbook_id=runbook_id)
     # Explicit, not left to ON DELETE CASCADE: adopted SQLite files lack the foreign key.
-    session.exec(delete(RunbookRun).where(col(RunbookRun.runbook_id) == runbook_id))
+    runs_deleted = session.exec(delete(RunbookRun).where(col(RunbookRun.runbook_id) == runbook_id))
     session.delete(runbook)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="runbook.delete",
+        target_type="runbook",
+        target_id=runbook_id,
+        summary=f"Deleted runbook {runbook_id} ({runbook.title}) and its run history",
+        detail={"runsDeleted": int(runs_deleted.rowcount or 0)},
+    )
     session.commit()
 
 

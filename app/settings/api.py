@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.audit.deps import AuditActorDep
 from app.auth.deps import AdminPrincipal, AuthFirstRoute, ReadPrincipal
 from app.core.deps import PageDep, SessionDep
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
@@ -30,6 +31,7 @@ WriteKey = Annotated[
     summary="List settings by key",
 )
 def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep) -> SettingPage:
+    """Scope: `read`."""
     rows, last = settings_store.list_settings(
         session=session, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
     )
@@ -46,6 +48,7 @@ def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep)
     summary="One setting",
 )
 def get_setting(key: ReadKey, _principal: ReadPrincipal, session: SessionDep) -> SettingPublic:
+    """Scope: `read`."""
     return SettingPublic.model_validate(settings_store.get_setting(session=session, key=key))
 
 
@@ -56,9 +59,14 @@ def get_setting(key: ReadKey, _principal: ReadPrincipal, session: SessionDep) ->
     summary="Create or replace a setting",
 )
 def put_setting(
-    key: WriteKey, body: SettingWrite, _principal: AdminPrincipal, session: SessionDep
+    key: WriteKey,
+    body: SettingWrite,
+    _principal: AdminPrincipal,
+    actor: AuditActorDep,
+    session: SessionDep,
 ) -> SettingPublic:
-    setting = settings_store.put_setting(session=session, key=key, value=body.value)
+    """Scope: `admin`. Audited as `setting.set`."""
+    setting = settings_store.put_setting(session=session, key=key, value=body.value, actor=actor)
     return SettingPublic.model_validate(setting)
 
 
@@ -69,5 +77,8 @@ def put_setting(
     responses=errors(401, 403, 404),
     summary="Delete a setting",
 )
-def delete_setting(key: WriteKey, _principal: AdminPrincipal, session: SessionDep) -> None:
-    settings_store.delete_setting(session=session, key=key)
+def delete_setting(
+    key: WriteKey, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
+) -> None:
+    """Scope: `admin`. Audited as `setting.delete`."""
+    settings_store.delete_setting(session=session, key=key, actor=actor)

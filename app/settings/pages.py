@@ -14,6 +14,8 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from app.audit import queries as audit_queries
+from app.audit.deps import AuditActorDep
 from app.auth import tokens
 from app.auth.deps import LoginRequiredError, WebAdmin, WebRead
 from app.auth.tokens import Principal
@@ -113,6 +115,7 @@ def settings_page(
 def add_setting(
     request: Request,
     principal: WebAdmin,
+    actor: AuditActorDep,
     session: SessionDep,
     key: FormText = "",
     value: FormText = "",
@@ -130,7 +133,7 @@ def add_setting(
         context = page_context(session, principal)
         context.update(add_errors=errors, add_values={"key": key, "value": value})
         return render(request, PAGE, context, status_code=422)
-    settings_store.put_setting(session=session, key=key, value=value)
+    settings_store.put_setting(session=session, key=key, value=value, actor=actor)
     return RedirectResponse(f"/settings?saved={key}", status_code=303)
 
 
@@ -139,6 +142,7 @@ def save_setting(
     request: Request,
     key: str,
     principal: WebAdmin,
+    actor: AuditActorDep,
     session: SessionDep,
     value: FormText = "",
 ) -> Response:
@@ -153,7 +157,7 @@ def save_setting(
         _focus_setting(context, session, key, "edit")
         context.update(edit_errors={"value": message}, edit_value=value)
         return render(request, PAGE, context, status_code=422, partials=partials_for(context))
-    settings_store.put_setting(session=session, key=key, value=value)
+    settings_store.put_setting(session=session, key=key, value=value, actor=actor)
     return RedirectResponse(f"/settings?saved={key}", status_code=303)
 
 
@@ -182,11 +186,11 @@ def confirm_delete(
 
 @router.post("/settings/{key}/delete", response_model=None)
 def delete_setting(
-    request: Request, key: str, _principal: WebAdmin, session: SessionDep
+    request: Request, key: str, _principal: WebAdmin, actor: AuditActorDep, session: SessionDep
 ) -> Response:
     if _existing(session, key) is None:
         return _missing(request, key)
-    settings_store.delete_setting(session=session, key=key)
+    settings_store.delete_setting(session=session, key=key, actor=actor)
     return RedirectResponse(f"/settings?deleted={key}", status_code=303)
 
 
@@ -200,6 +204,7 @@ def tokens_anchor(_user: WebRead) -> RedirectResponse:
 def create_token(
     request: Request,
     principal: WebAdmin,
+    actor: AuditActorDep,
     session: SessionDep,
     name: FormText = "",
     scope: FormText = "",
@@ -217,7 +222,7 @@ def create_token(
         context = page_context(session, principal)
         context.update(token_errors=errors, token_values={"name": name, "scope": scope})
         return render(request, PAGE, context, status_code=422, partials={"tokens": ACCESS_PARTIAL})
-    row, plaintext = tokens.create_token(session=session, name=name, scope=scope)
+    row, plaintext = tokens.create_token(session=session, name=name, scope=scope, actor=actor)
     context = page_context(session, principal)
     context["new_token"] = {"row": row, "secret": plaintext}
     return render(request, PAGE, context, status_code=201, partials={"tokens": ACCESS_PARTIAL})
@@ -247,11 +252,15 @@ def confirm_revoke(
 
 @router.post("/settings/tokens/{token_id}/revoke", response_model=None)
 def revoke_token(
-    request: Request, token_id: TokenId, principal: WebAdmin, session: SessionDep
+    request: Request,
+    token_id: TokenId,
+    principal: WebAdmin,
+    actor: AuditActorDep,
+    session: SessionDep,
 ) -> Response:
     """Revoke a token; revoking the one this session signed in with ends the session."""
     try:
-        tokens.revoke_token(session=session, token_id=token_id)
+        tokens.revoke_token(session=session, token_id=token_id, actor=actor)
     except NotFoundError:
         return _missing(request, token_id, what="token")
     if token_id == principal.token_id:
@@ -279,6 +288,7 @@ def page_context(
         cursor = None
         rows, last = settings_store.list_settings(session=session, limit=SETTINGS_PER_PAGE)
     is_admin = principal.allows("admin")
+    token_rows = tokens.list_tokens(session=session) if is_admin else []
     return {
         "section": "settings",
         "page_title": "Settings",
@@ -287,7 +297,11 @@ def page_context(
         "next_url": f"/settings?cursor={encode_cursor(last)}" if last else None,
         "first_url": "/settings" if cursor else None,
         "page_error": page_error,
-        "tokens": tokens.list_tokens(session=session) if is_admin else [],
+        "tokens": token_rows,
+        # Each token's newest audit rows, on its row (SPEC §12: who did what, at a glance).
+        "token_actions": audit_queries.recent_by_token(
+            session=session, token_ids=[row.id for row in token_rows]
+        ),
         "own_token_id": principal.token_id,
         "flash": None,
         "row": None,

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.audit.redact import mask_value
+from app.audit.service import Actor, record
 from app.core.errors import InvalidCursorError, NotFoundError, UnprocessableError
 from app.core.timeutil import utcnow
 from app.models import Setting
@@ -46,29 +48,80 @@ def get_setting(*, session: Session, key: str) -> Setting:
     return setting
 
 
-def put_setting(*, session: Session, key: str, value: str) -> Setting:
-    """Create or replace an operator setting."""
+def put_setting(*, session: Session, key: str, value: str, actor: Actor) -> Setting:
+    """Create or replace an operator setting; audited as "setting.set" in its transaction."""
     _writable(key)
     setting = session.get(Setting, key)
+    previous = None if setting is None else setting.value
     if setting is None:
         session.add(Setting(key=key, value=value, updated_at=utcnow()))
         try:
-            session.commit()
+            session.flush()
         except IntegrityError:
             session.rollback()  # created concurrently: replace that row instead
         else:
+            _audit_set(session, actor, key, value, previous=None)
+            session.commit()
             return get_setting(session=session, key=key)
         setting = get_setting(session=session, key=key)
+        previous = setting.value
     setting.value = value
     setting.updated_at = utcnow()
     session.add(setting)
+    _audit_set(session, actor, key, value, previous=previous)
     session.commit()
     return setting
 
 
-def delete_setting(*, session: Session, key: str) -> None:
+# How much of a value the audit row keeps (values may hold up to MAX_VALUE_LENGTH).
+AUDITED_VALUE_CHARS = 1_000
+
+
+def _audited(key: str, value: str | None) -> str | None:
+    """A value as its audit row shows it: masked under a secret-looking key (smtp.password,
+    webhook_url: app/audit/redact.py), shortened when long."""
+    if value is None:
+        return None
+    shown = mask_value(value, key=key)
+    text = shown if isinstance(shown, str) else str(shown)
+    return text if len(text) <= AUDITED_VALUE_CHARS else text[:AUDITED_VALUE_CHARS] + "…"
+
+
+def _audit_set(
+    session: Session, actor: Actor, key: str, value: str, *, previous: str | None
+) -> None:
+    record(
+        session,
+        actor=actor,
+        action="setting.set",
+        target_type="setting",
+        target_id=key,
+        summary=f"{'Created' if previous is None else 'Changed'} setting {key}",
+        detail={
+            "key": key,
+            "value": _audited(key, value),
+            "previous": _audited(key, previous),
+            "created": previous is None,
+        },
+    )
+
+
+def delete_setting(*, session: Session, key: str, actor: Actor) -> None:
+    """Delete an operator setting; audited as "setting.delete" in its transaction."""
     _writable(key)
-    session.delete(get_setting(session=session, key=key))
+    setting = get_setting(session=session, key=key)
+    previous = setting.value
+    session.delete(setting)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="setting.delete",
+        target_type="setting",
+        target_id=key,
+        summary=f"Deleted setting {key}",
+        detail={"key": key, "previous": _audited(key, previous)},
+    )
     session.commit()
 
 

@@ -6,10 +6,14 @@ Revises: 0006_runbookrun_gateway_run_id
 Create Date: 2026-12-03
 """
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.engine import Dialect
 
 revision: str = "0007_alerts"
 down_revision: str | None = "0006_runbookrun_gateway_run_id"
@@ -159,6 +163,108 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("expected_hashrate", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("name", sa.String(200), nullable=True))
         batch_op.add_column(sa.Column("location", sa.String(200), nullable=True))
+
+    _insert_default_rules()
+
+
+# The default rules (SPEC §11), written out here as they were when this revision was made:
+# app/alerts/defaults.py holds the same values (a test compares them), and the thresholds
+# are the miner tiles'. (id, name, kind, severity, params); no target, channel or delay.
+DEFAULT_RULES = (
+    ("agent-offline", "Agent offline", "agent_offline", "critical", {}),
+    ("agent-degraded", "Agent degraded", "agent_status", "warning", {"statuses": ["degraded"]}),
+    ("miner-silent", "Miner silent", "miner_silent", "critical", {}),
+    (
+        "miner-hashrate-low",
+        "Miner hashrate zero or low",
+        "miner_hashrate",
+        "critical",
+        {"belowPercent": 80, "baselineHours": 24},
+    ),
+    (
+        "miner-temperature-critical",
+        "Miner temperature ≥ 85 °C",
+        "miner_temperature",
+        "critical",
+        {"aboveC": 85.0},
+    ),
+    (
+        "miner-temperature-warning",
+        "Miner temperature ≥ 80 °C",
+        "miner_temperature",
+        "warning",
+        {"aboveC": 80.0},
+    ),
+    (
+        "miner-stale-critical",
+        "Miner stale rate > 5 %",
+        "miner_stale_rate",
+        "critical",
+        {"abovePercent": 5.0, "windowSeconds": 900},
+    ),
+    (
+        "miner-stale-warning",
+        "Miner stale rate > 2 %",
+        "miner_stale_rate",
+        "warning",
+        {"abovePercent": 2.0, "windowSeconds": 900},
+    ),
+)
+
+
+class _JSONData(sa.types.TypeDecorator[Any]):
+    """JSON that `prism db upgrade --sql` can also print as a literal."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def process_literal_param(self, value: Any, dialect: Dialect) -> str:
+        return "'" + json.dumps(value).replace("'", "''") + "'"
+
+
+def _insert_default_rules() -> None:
+    rules = sa.table(
+        "alertrule",
+        sa.column("id", sa.String),
+        sa.column("name", sa.String),
+        sa.column("kind", sa.String),
+        sa.column("params", _JSONData),
+        sa.column("target", _JSONData),
+        sa.column("for_seconds", sa.Integer),
+        sa.column("severity", sa.String),
+        sa.column("channels", _JSONData),
+        sa.column("repeat_minutes", sa.Integer),
+        sa.column("runbook_id", sa.String),
+        sa.column("runbook_input", _JSONData),
+        sa.column("enabled", sa.Boolean),
+        sa.column("created_at", TS),
+        sa.column("updated_at", TS),
+    )
+    now = datetime.now(UTC)
+    if op.get_context().dialect.name == "sqlite":
+        now = now.replace(tzinfo=None)  # the console stores naive UTC text on SQLite
+    op.bulk_insert(
+        rules,
+        [
+            {
+                "id": rule_id,
+                "name": name,
+                "kind": kind,
+                "params": params,
+                "target": {},
+                "for_seconds": 0,
+                "severity": severity,
+                "channels": [],
+                "repeat_minutes": 0,
+                "runbook_id": None,
+                "runbook_input": None,
+                "enabled": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for rule_id, name, kind, severity, params in DEFAULT_RULES
+        ],
+    )
 
 
 def downgrade() -> None:

@@ -16,9 +16,15 @@ NEW_AGENT = {"id": "agent-9", "name": "Ops Agent 9", "domain": "ops"}
 
 @pytest.fixture
 def published(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Messages the routes hand to the live broadcaster."""
+    """Messages the routes hand to the live broadcaster (but the audit log's own, which
+    every admin change also announces: tests/api/test_audit_live.py)."""
     messages: list[dict[str, Any]] = []
-    monkeypatch.setattr(app.state.broadcaster, "publish", messages.append)
+
+    def record(message: dict[str, Any]) -> None:
+        if message.get("type") != "audit":
+            messages.append(message)
+
+    monkeypatch.setattr(app.state.broadcaster, "publish", record)
     return messages
 
 

@@ -17,8 +17,9 @@ from app.core.config import Settings
 from app.core.timeutil import utcnow
 from app.main import create_app
 from app.models import Miner, MinerSample, Runbook
+from app.models.alerts import HEALTH_NAMES
 from tests.conftest import AUTH
-from tests.support.factories import make_agent
+from tests.support.factories import add_miner, add_rule, add_silence, add_state, make_agent
 from tests.support.fake_gateway import running_fake_gateway
 from tests.support.fake_verifier import running_fake_verifier
 from tests.support.servers import running_server
@@ -124,6 +125,46 @@ def test_an_empty_fleet_still_exports_every_status_at_zero(client: TestClient) -
     samples = scrape(client)
     for status in ("online", "degraded", "offline"):
         assert samples[("prism_agents", (("status", status),))] == 0
+
+
+def test_agents_and_miners_are_counted_by_health(client: TestClient, db_session: Session) -> None:
+    now = utcnow()
+    db_session.add_all(
+        [
+            make_agent("a1", status="online", last_seen_at=now),
+            make_agent("a2", status="online", last_seen_at=now),
+            make_agent("never", status="online", last_seen_at=None),
+        ]
+    )
+    db_session.commit()
+    for miner_id in ("rig-1", "rig-2", "rig-3"):
+        add_miner(db_session, miner_id)
+    add_rule(db_session, "down", kind="agent_offline", severity="critical")
+    add_rule(db_session, "warm", kind="miner_temperature", severity="warning")
+    add_state(db_session, "down", "a2", subject_type="agent")
+    add_state(db_session, "warm", "rig-1")
+    add_state(db_session, "warm", "rig-2", state="pending")
+    add_silence(db_session, "rig-3", {"subject": "rig-3"})
+    samples = scrape(client)
+    agents = {h: samples[("prism_fleet_agents_health", (("health", h),))] for h in HEALTH_NAMES}
+    miners = {h: samples[("prism_fleet_miners_health", (("health", h),))] for h in HEALTH_NAMES}
+    assert agents == {**dict.fromkeys(HEALTH_NAMES, 0), "ok": 1, "critical": 1, "unknown": 1}
+    assert miners == {
+        **dict.fromkeys(HEALTH_NAMES, 0),
+        "warning": 1,
+        "pending": 1,
+        "maintenance": 1,
+    }
+    # The status gauges stay as they were, beside them.
+    assert samples[("prism_agents", (("status", "online"),))] == 2
+
+
+def test_an_empty_fleet_exports_every_health_at_zero(client: TestClient) -> None:
+    samples = scrape(client)
+    for family in ("prism_fleet_agents_health", "prism_fleet_miners_health"):
+        assert {h: samples[(family, (("health", h),))] for h in HEALTH_NAMES} == dict.fromkeys(
+            HEALTH_NAMES, 0
+        )
 
 
 def test_miner_gauges_come_from_each_miners_newest_sample(

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.core.pagination import encode_cursor
 from app.core.timeutil import isoformat, utcnow
 from app.miners.ingest import record_samples
+from tests.support.factories import add_rule, add_silence, add_state
 
 SAMPLE_KEYS = [
     "miner_id",
@@ -166,11 +167,42 @@ def test_the_miner_list_shows_latest_sample_and_state(
         ("silent", "stale"),
     ]
     cool = body["items"][0]
-    assert set(cool) == {"minerId", "firstSeenAt", "lastSeenAt", "latest", "state"}
+    assert set(cool) == {"minerId", "firstSeenAt", "lastSeenAt", "latest", "state", "health"}
     assert cool["firstSeenAt"] == isoformat(now - timedelta(hours=1))
     assert cool["lastSeenAt"] == isoformat(now)
     assert list(cool["latest"]) == SAMPLE_KEYS
     assert cool["latest"]["temperature_c"] == 61.0
+
+
+def test_the_miner_list_shows_each_miners_health_beside_its_tile_state(
+    client: TestClient, db_session: Session
+) -> None:
+    now = utcnow()
+    rows = [{"miner_id": miner_id, "recorded_at": now} for miner_id in ("a", "b", "c", "d")]
+    rows.append({"miner_id": "e", "recorded_at": now, "temperature_c": 90.0})
+    record_samples(session=db_session, rows=rows)
+    add_rule(db_session, "hot", severity="critical")
+    add_rule(db_session, "warm", severity="warning")
+    add_state(db_session, "hot", "a")
+    add_state(db_session, "warm", "b")
+    add_state(db_session, "hot", "c", state="pending")
+    add_state(db_session, "hot", "d")
+    add_silence(db_session, "d-fans", {"subject": "d"})
+    body = client.get("/api/miners").json()
+    # Health is the rules' judgement; state stays the tiles' (e is hot but nothing judged it).
+    assert [(m["minerId"], m["health"], m["state"]) for m in body["items"]] == [
+        ("a", "critical", "ok"),
+        ("b", "warning", "ok"),
+        ("c", "pending", "ok"),
+        ("d", "maintenance", "ok"),
+        ("e", "ok", "critical"),
+    ]
+    first = client.get("/api/miners", params={"limit": 2}).json()
+    second = client.get("/api/miners", params={"limit": 2, "cursor": first["nextCursor"]}).json()
+    assert [(m["minerId"], m["health"]) for m in second["items"]] == [
+        ("c", "pending"),
+        ("d", "maintenance"),
+    ]
 
 
 def test_the_miner_list_pages_by_miner_id(client: TestClient, db_session: Session) -> None:

@@ -9,7 +9,8 @@ from sqlmodel import Session
 
 from app.core.timeutil import parse_datetime, utcnow
 from app.models import Agent, Metric, Miner, MinerSample, Runbook
-from tests.support.factories import make_agent
+from app.models.alerts import HEALTH_NAMES as HEALTHS
+from tests.support.factories import add_rule, add_silence, add_state, make_agent
 
 SHORTCUTS = [
     {"id": "runbooks", "title": "Runbooks", "icon": "book", "url": "http://testserver/runbooks"},
@@ -62,6 +63,9 @@ def test_an_empty_fleet_has_zero_counts_and_the_two_shortcuts(client: TestClient
         "minersWarning": 0,
         "minersStale": 0,
         "fleetHashrate": 0.0,
+        "agentsHealth": dict.fromkeys(HEALTHS, 0),
+        "minersHealth": dict.fromkeys(HEALTHS, 0),
+        "problems": 0,
     }
     assert body["metrics"] == []
     assert body["shortcuts"] == SHORTCUTS
@@ -168,6 +172,15 @@ def test_a_miner_whose_sample_was_pruned_still_counts(
     assert (summary["minersTotal"], summary["fleetHashrate"]) == (1, 0.0)
 
 
+def _rules(session: Session) -> None:
+    """Rules as the defaults judge: offline and silent critical, degraded and warm warnings."""
+    add_rule(session, "down", kind="agent_offline", severity="critical")
+    add_rule(session, "slow", kind="agent_status", severity="warning")
+    add_rule(session, "silent", kind="miner_silent", severity="critical")
+    add_rule(session, "hot", kind="miner_temperature", severity="critical")
+    add_rule(session, "warm", kind="miner_temperature", severity="warning")
+
+
 def test_the_summary_is_a_sentence_naming_each_problem(
     client: TestClient, db_session: Session
 ) -> None:
@@ -175,9 +188,16 @@ def test_the_summary_is_a_sentence_naming_each_problem(
     db_session.commit()
     _miner(db_session, "rig-ok", 10, hashrate_1m=1000.0, temperature_c=60.0)
     _miner(db_session, "rig-hot", 10, hashrate_1m=1000.0, temperature_c=90.0)
+    # What the evaluator judged of them.
+    _rules(db_session)
+    add_state(db_session, "down", "a2", subject_type="agent")
+    add_state(db_session, "hot", "rig-hot")
     body = client.get("/api/mobile/dashboard").json()
     assert body["summary"] == "2 problems: 1 agent offline, 1 miner critical."
     assert (body["fleet"]["minersCritical"], body["fleet"]["agentsOffline"]) == (1, 1)
+    assert body["fleet"]["problems"] == 2
+    assert body["fleet"]["agentsHealth"] == {**dict.fromkeys(HEALTHS, 0), "critical": 1, "ok": 1}
+    assert body["fleet"]["minersHealth"] == {**dict.fromkeys(HEALTHS, 0), "critical": 1, "ok": 1}
 
 
 def test_every_kind_of_problem_is_counted_in_the_sentence(
@@ -193,9 +213,17 @@ def test_every_kind_of_problem_is_counted_in_the_sentence(
     db_session.commit()
     _miner(db_session, "rig-warm", 10, temperature_c=82.0)
     _miner(db_session, "rig-silent", 7200, temperature_c=60.0)
+    _rules(db_session)
+    add_state(db_session, "down", "down-1", subject_type="agent")
+    add_state(db_session, "down", "down-2", subject_type="agent")
+    add_state(db_session, "slow", "slow", subject_type="agent")
+    add_state(db_session, "warm", "rig-warm")
+    add_state(db_session, "silent", "rig-silent")
     body = client.get("/api/mobile/dashboard").json()
+    # Worst first, agents before miners.
     assert body["summary"] == (
-        "5 problems: 2 agents offline, 1 agent degraded, 1 miner in warning, 1 miner not reporting."
+        "5 problems: 2 agents offline, 1 miner not reporting, 1 agent in warning, "
+        "1 miner in warning."
     )
     fleet = body["fleet"]
     assert (fleet["minersWarning"], fleet["minersStale"], fleet["minersCritical"]) == (1, 1, 0)
@@ -208,6 +236,42 @@ def test_a_healthy_fleet_says_so_with_its_size(client: TestClient, db_session: S
         _miner(db_session, f"rig-{number}", 10, hashrate_1m=1000.0, temperature_c=60.0)
     body = client.get("/api/mobile/dashboard").json()
     assert body["summary"] == "All 8 agents and 4 miners healthy."
+
+
+def test_pending_and_never_reported_are_problems_too(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all([_agent("a1", "online", 10), _agent("never", "online", None)])
+    db_session.commit()
+    _miner(db_session, "rig-heating", 10, temperature_c=86.0)
+    _rules(db_session)
+    add_state(db_session, "hot", "rig-heating", state="pending")
+    body = client.get("/api/mobile/dashboard").json()
+    assert body["summary"] == "2 problems: 1 miner pending, 1 agent never reported."
+
+
+def test_maintenance_is_said_apart_from_problems_and_health(
+    client: TestClient, db_session: Session
+) -> None:
+    db_session.add_all(_agent(f"agent-{number}", "online", 10) for number in range(1, 4))
+    db_session.commit()
+    for number in range(3):
+        _miner(db_session, f"rig-{number}", 10, temperature_c=60.0)
+    _rules(db_session)
+    add_state(db_session, "hot", "rig-0")
+    add_silence(db_session, "fans", {"subjectType": "miner", "subject": "rig-0"})
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert summary == "All 3 agents and 2 miners healthy; 1 miner in maintenance."
+    add_state(db_session, "down", "agent-1", subject_type="agent")
+    summary = client.get("/api/mobile/dashboard").json()["summary"]
+    assert summary == "1 problem: 1 agent offline; 1 miner in maintenance."
+
+
+def test_a_fleet_all_in_maintenance_says_only_that(client: TestClient, db_session: Session) -> None:
+    _miner(db_session, "rig-0", 10)
+    _miner(db_session, "rig-1", 10)
+    add_silence(db_session, "all-miners", {"subjectType": "miner"})
+    assert client.get("/api/mobile/dashboard").json()["summary"] == "2 miners in maintenance."
 
 
 def test_a_fleet_of_one_agent_reads_naturally(client: TestClient, db_session: Session) -> None:

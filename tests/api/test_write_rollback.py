@@ -8,6 +8,7 @@ work: when its function returns, and while its answer is serialized. The answer 
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastapi.routing
@@ -16,8 +17,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from sqlmodel import Session
 
-from app.models import metadata
+from app.models import AlertRule, Incident, Runbook, metadata
 from tests.conftest import AUTH
 from tests.support.db import wipe
 from tests.support.fake_gateway import running_fake_gateway
@@ -34,6 +36,8 @@ class Write:
     path: str
     body: Any = None
     arrange: tuple[tuple[str, str, Any], ...] = field(default=())
+    # Rows no API creates (an incident), written straight to the database first.
+    rows: Callable[[Engine], None] | None = None
 
 
 def _agent() -> tuple[tuple[str, str, Any], ...]:
@@ -44,7 +48,83 @@ RUNBOOK = (("POST", "/api/runbooks", {"id": "rb", "title": "RB", "linkedWorkflow
 METRIC = (("POST", "/api/metrics", {"id": "uptime", "title": "Uptime", "value": "99%"}),)
 SETTING = (("PUT", "/api/settings/site.name", {"value": "Before"}),)
 
+RULE = (
+    (
+        "POST",
+        "/api/alerts/rules",
+        {"id": "r1", "name": "R1", "kind": "miner_silent", "severity": "critical"},
+    ),
+)
+CHANNEL = (("POST", "/api/channels", {"id": "c1", "name": "C1", "url": "json://127.0.0.1:9/h"}),)
+# Silences may end at most a few years ahead: relative to the real clock the routes read.
+LATER = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+SILENCE = (
+    ("POST", "/api/silences", {"id": "s1", "matchers": {"subject": "rig-1"}, "endsAt": LATER}),
+)
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _incident(engine: Engine) -> None:
+    """Incident 1 of rule r1 (with a runbook), as the evaluator would have made it."""
+    with Session(engine) as session:
+        session.add(Runbook(id="rb", title="RB", linked_workflow="wf"))
+        session.add(
+            AlertRule(
+                id="r1",
+                name="R1",
+                kind="miner_silent",
+                severity="critical",
+                runbook_id="rb",
+                runbook_input={"miner": "{subject}"},
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        session.flush()
+        session.add(
+            Incident(
+                id=1,
+                rule_id="r1",
+                rule_name="R1",
+                kind="miner_silent",
+                severity="critical",
+                subject_type="miner",
+                subject="rig-1",
+                started_at=T0,
+                runbook_id="rb",
+            )
+        )
+        session.commit()
+
+
 WRITES: dict[tuple[str, str], Write] = {
+    ("POST", "/api/alerts/rules"): Write(
+        "/api/alerts/rules",
+        {"id": "r-new", "name": "New", "kind": "miner_silent", "severity": "info"},
+    ),
+    ("PUT", "/api/alerts/rules/{rule_id}"): Write(
+        "/api/alerts/rules/r1", {"name": "X", "kind": "agent_offline", "severity": "info"}, RULE
+    ),
+    ("PATCH", "/api/alerts/rules/{rule_id}"): Write(
+        "/api/alerts/rules/r1", {"severity": "info"}, RULE
+    ),
+    ("DELETE", "/api/alerts/rules/{rule_id}"): Write("/api/alerts/rules/r1", arrange=RULE),
+    ("POST", "/api/channels"): Write(
+        "/api/channels", {"id": "c-new", "name": "N", "url": "json://127.0.0.1:9/h"}
+    ),
+    ("PUT", "/api/channels/{channel_id}"): Write("/api/channels/c1", {"name": "X"}, CHANNEL),
+    ("DELETE", "/api/channels/{channel_id}"): Write("/api/channels/c1", arrange=CHANNEL),
+    ("POST", "/api/channels/{channel_id}/test"): Write("/api/channels/c1/test", arrange=CHANNEL),
+    ("POST", "/api/silences"): Write(
+        "/api/silences", {"matchers": {"subject": "rig-1"}, "endsAt": LATER}
+    ),
+    ("DELETE", "/api/silences/{silence_id}"): Write("/api/silences/s1", arrange=SILENCE),
+    ("POST", "/api/incidents/{incident_id}/ack"): Write(
+        "/api/incidents/1/ack",
+        arrange=(*CHANNEL, ("PATCH", "/api/alerts/rules/r1", {"channels": ["c1"]})),
+        rows=_incident,
+    ),
+    ("POST", "/api/incidents/{incident_id}/run"): Write("/api/incidents/1/run", {}, rows=_incident),
     ("POST", "/api/agents"): Write("/api/agents", AGENT),
     ("PATCH", "/api/agents/{agent_id}"): Write("/api/agents/agent-1", {"name": "X"}, _agent()),
     ("PUT", "/api/agents/{agent_id}"): Write("/api/agents/agent-1", {"name": "X"}, _agent()),
@@ -130,6 +210,8 @@ def _snapshot(engine: Engine) -> dict[str, list[str]]:
 def _arrange(client: TestClient, write: Write) -> str:
     """Make what the write needs; its path, with the id of anything it named `{made}`."""
     made = ""
+    if write.rows is not None:
+        write.rows(client.app.state.engine)
     for method, path, body in write.arrange:
         response = client.request(method, path, json=body)
         assert response.status_code < 300, (method, path, response.text)

@@ -40,6 +40,10 @@ _UNSTATABLE_422 = re.compile(
     r"is more than [\d.]+ s in the future"
     r"|^(since|until): must be (earlier|later) than (until|since)$"
     r"|^cursor: not a cursor returned by this API$"
+    # alerts: rules that depend on other rows, on what apprise accepts, or on the clock
+    r"|^channels: unknown channel |^runbookId: unknown runbook |^url: "
+    r"|^endsAt: must be (later than startsAt|in the future)$"
+    r"|^endsAt: at most \d+ days after startsAt$"
 )
 _EXECUTE = "POST /api/runbooks/{runbook_id}/execute"
 

@@ -59,6 +59,7 @@ def test_without_a_main_database_every_panel_says_not_configured(
         "error": "PRISM_MAIN_DB_URL is not configured",
         "timeoutMs": None,
         "tables": {},
+        "replication": None,
     }
 
 

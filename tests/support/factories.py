@@ -8,7 +8,16 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from app.core.timeutil import utcnow
-from app.models import Agent, AgentEvent, AgentStatusChange, MinerSample
+from app.models import (
+    Agent,
+    AgentEvent,
+    AgentStatusChange,
+    AlertRule,
+    AlertState,
+    Miner,
+    MinerSample,
+    Silence,
+)
 
 
 def make_agent(agent_id: str = "agent-1", **fields: Any) -> Agent:
@@ -92,3 +101,87 @@ def status_changes(session: Session, agent_id: str) -> list[tuple[str | None, st
         .order_by(AgentStatusChange.at, AgentStatusChange.id)  # type: ignore[arg-type]
     ).all()
     return [(row.from_status, row.to_status) for row in rows]
+
+
+# --- alerts: rules, their states and silences, as the evaluator and the API leave them ----
+
+
+def add_rule(session: Session, rule_id: str, **fields: Any) -> AlertRule:
+    """An enabled rule (miner_temperature, critical unless told otherwise), stored."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "name": f"Rule {rule_id}",
+        "kind": "miner_temperature",
+        "severity": "critical",
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(fields)
+    rule = AlertRule(id=rule_id, **values)
+    session.add(rule)
+    session.commit()
+    return rule
+
+
+def add_state(
+    session: Session,
+    rule_id: str,
+    subject: str,
+    *,
+    subject_type: str = "miner",
+    state: str = "firing",
+    since: datetime | None = None,
+    **fields: Any,
+) -> AlertState:
+    """One rule x subject state (firing since a minute ago unless told otherwise), stored."""
+    since = since or utcnow() - timedelta(minutes=1)
+    values: dict[str, Any] = {"evaluated_at": utcnow()}
+    if state == "firing":
+        values["fired_at"] = since
+    values.update(fields)
+    row = AlertState(
+        rule_id=rule_id,
+        subject_type=subject_type,
+        subject=subject,
+        state=state,
+        since=since,
+        **values,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def add_silence(
+    session: Session, silence_id: str, matchers: dict[str, Any], **fields: Any
+) -> Silence:
+    """A silence applying from an hour ago to an hour from now unless told otherwise, stored."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "starts_at": now - timedelta(hours=1),
+        "ends_at": now + timedelta(hours=1),
+        "created_by": "test",
+        "created_at": now,
+    }
+    values.update(fields)
+    silence = Silence(id=silence_id, matchers=matchers, **values)
+    session.add(silence)
+    session.commit()
+    return silence
+
+
+def add_miner(session: Session, miner_id: str, **fields: Any) -> Miner:
+    """A miner that reported now, with one sample, stored (as ingest leaves it)."""
+    sample = make_sample(miner_id)
+    session.add(sample)
+    session.flush()
+    values: dict[str, Any] = {
+        "first_seen_at": sample.recorded_at,
+        "last_recorded_at": sample.recorded_at,
+        "last_sample_id": sample.id,
+    }
+    values.update(fields)
+    miner = Miner(miner_id=miner_id, **values)
+    session.add(miner)
+    session.commit()
+    return miner

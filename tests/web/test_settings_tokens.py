@@ -63,7 +63,7 @@ def test_bad_token_input_shows_field_errors_and_creates_nothing(
     cases = [
         ({"name": "  ", "scope": "read"}, "name", "Enter a name"),
         ({"name": "n" * 201, "scope": "read"}, "name", "At most 200 characters"),
-        ({"name": "ok", "scope": "root"}, "scope", "Choose one of: read, ingest, admin"),
+        ({"name": "ok", "scope": "root"}, "scope", "Choose one of: read, ingest, operate, admin"),
     ]
     for data, field, message in cases:
         response = web_client.post("/settings/tokens/new", data={**data, "csrf_token": csrf})

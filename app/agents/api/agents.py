@@ -14,6 +14,7 @@ from app.agents import service as agent_service
 from app.agents.api import ingest as agent_ingest
 from app.agents.api.ingest import publish_status
 from app.agents.deps import AgentQueryDep, EventFiltersDep
+from app.audit.deps import AuditActorDep
 from app.auth.deps import AdminPrincipal, AuthFirstRoute, ReadPrincipal
 from app.core import downsampling
 from app.core.deps import EngineDep, PageDep, ReadCacheDep, SessionDep, SettingsDep
@@ -101,13 +102,19 @@ def get_agent(
 def create_agent(
     body: AgentCreate,
     _: AdminPrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
+    """Scope: `admin`. Audited as `agent.create`."""
     now = utcnow()
     outcome = agent_service.create_agent(
-        session=session, data=body, offline_after=settings.agent_offline_after, now=now
+        session=session,
+        data=body,
+        offline_after=settings.agent_offline_after,
+        actor=actor,
+        now=now,
     )
     publish_status(broadcaster, outcome)
     return agent_service.agent_public(
@@ -118,6 +125,7 @@ def create_agent(
 def _update(
     agent_id: AgentId,
     body: AgentUpdate,
+    actor: AuditActorDep,
     session: SessionDep,
     settings: SettingsDep,
     broadcaster: PublisherDep,
@@ -128,6 +136,7 @@ def _update(
         agent_id=agent_id,
         data=body,
         offline_after=settings.agent_offline_after,
+        actor=actor,
         now=now,
     )
     publish_status(broadcaster, outcome)
@@ -146,11 +155,13 @@ def update_agent(
     agent_id: AgentId,
     body: AgentUpdate,
     _: AdminPrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
-    return _update(agent_id, body, session, settings, broadcaster)
+    """Scope: `admin`. Audited as `agent.update`."""
+    return _update(agent_id, body, actor, session, settings, broadcaster)
 
 
 @router.put(
@@ -163,11 +174,13 @@ def put_agent(
     agent_id: AgentId,
     body: AgentUpdate,
     _: AdminPrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
-    return _update(agent_id, body, session, settings, broadcaster)
+    """Scope: `admin`. Audited as `agent.update`."""
+    return _update(agent_id, body, actor, session, settings, broadcaster)
 
 
 @router.delete(
@@ -177,8 +190,11 @@ def put_agent(
     responses=errors(401, 403, 404),
     summary="Delete an agent with its events and status history (admin)",
 )
-def delete_agent(agent_id: AgentId, _: AdminPrincipal, session: SessionDep) -> Response:
-    agent_service.delete_agent(session=session, agent_id=agent_id)
+def delete_agent(
+    agent_id: AgentId, _: AdminPrincipal, actor: AuditActorDep, session: SessionDep
+) -> Response:
+    """Scope: `admin`. Audited as `agent.delete`."""
+    agent_service.delete_agent(session=session, agent_id=agent_id, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -18,6 +18,8 @@ from app.agents import service as agent_service
 from app.agents.deps import MAX_SEARCH, SearchFilter, SortParam, StatusFilter
 from app.agents.service import AGENT_SORTS, DEFAULT_SORT, AgentQuery
 from app.agents.status import effective_status
+from app.alerts import health as alert_health
+from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
 from app.core.deps import LimitParam, SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
@@ -33,6 +35,8 @@ from app.runbooks import service as runbook_service
 router = APIRouter(include_in_schema=False)
 
 TABLE_PARTIALS = {"agents-table": "partials/agents/table.html"}
+# Agents with problems named above the table (worst first); the rest are on /alerts.
+PROBLEMS_SHOWN = 10
 EVENT_PARTIALS = {"events-more": "partials/agents/events_page.html"}
 EVENTS_PER_PAGE = 20
 HISTORY_ON_DETAIL = 10
@@ -148,7 +152,8 @@ def agents_page(
     limit: str = "",
     cursor: str = "",
 ) -> HTMLResponse:
-    """The agent table with its filters, sort and pages; only the table for HX-Target."""
+    """The agents with problems first (named, worst first), then the agent table with its
+    filters, sort and pages and each agent's health; only the table for HX-Target."""
     view, errors = _parse_list(q, status, domain, sort, limit, cursor)
     now = utcnow()
     offline_after = settings.agent_offline_after
@@ -173,6 +178,9 @@ def agents_page(
             )
         except UnprocessableError as exc:
             errors["cursor"] = exc.detail
+    # One judgement for the page: a fixed number of queries, whatever the page size.
+    healths = alert_health.agent_health(session, now=now, agent_ids=[agent.id for agent in agents])
+    problems = alert_health.problems(session, now=now, subject_type="agent")
     domains = agent_service.agent_domains(session=session)
     if view.domain and view.domain not in domains:
         domains.append(view.domain)  # keep an unknown choice visible rather than dropping it
@@ -186,6 +194,9 @@ def agents_page(
             "view": view,
             "errors": errors,
             "agents": agents,
+            "healths": healths,
+            "problems": problems[:PROBLEMS_SHOWN],
+            "problems_total": len(problems),
             "total": total,
             "statuses": AGENT_STATUSES,
             "domains": domains,
@@ -254,7 +265,8 @@ def agent_page(
     settings: SettingsDep,
     main_db: MainDbDep,
 ) -> HTMLResponse:
-    """One agent: facts, status history, timeline, memory chart and the runbooks that apply."""
+    """One agent: its health and alerts ("Maintenance…" for operate), facts, status history,
+    timeline, memory chart and the runbooks that apply."""
     try:
         agent = agent_service.get_agent(session=session, agent_id=agent_id)
     except NotFoundError:
@@ -276,6 +288,9 @@ def agent_page(
             "agent": agent,
             "agent_url": _agent_url(agent.id),
             "shown_status": effective_status(agent, now, settings.agent_offline_after),
+            "subject_alerts": subject_alerts(
+                session, subject_type="agent", subject=agent.id, domain=agent.domain, now=now
+            ),
             "history": history,
             "history_more_url": _agent_url(
                 agent.id, f"/history?cursor={encode_cursor(history_cursor)}"

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.audit.deps import AuditActorDep
 from app.auth.deps import AdminPrincipal, AuthFirstRoute, ReadPrincipal
 from app.core.deps import PageDep, SessionDep
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
@@ -31,6 +32,7 @@ def _announce(broadcaster: Publisher, metric_id: str) -> None:
     summary="List metric tiles by title",
 )
 def list_metrics(_principal: ReadPrincipal, session: SessionDep, page: PageDep) -> MetricPage:
+    """Scope: `read`."""
     rows, last = dashboard_metrics.list_metrics(
         session=session, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
     )
@@ -48,9 +50,14 @@ def list_metrics(_principal: ReadPrincipal, session: SessionDep, page: PageDep) 
     summary="Create a metric tile",
 )
 def create_metric(
-    body: MetricCreate, _principal: AdminPrincipal, session: SessionDep, broadcaster: PublisherDep
+    body: MetricCreate,
+    _principal: AdminPrincipal,
+    actor: AuditActorDep,
+    session: SessionDep,
+    broadcaster: PublisherDep,
 ) -> MetricEnvelope:
-    metric = dashboard_metrics.create_metric(session=session, data=body)
+    """Scope: `admin`. Audited as `metric.create`."""
+    metric = dashboard_metrics.create_metric(session=session, data=body, actor=actor)
     _announce(broadcaster, metric.metric_id)
     return MetricEnvelope(metric=MetricTile.model_validate(metric))
 
@@ -64,6 +71,7 @@ def create_metric(
 def get_metric(
     metric_id: MetricId, _principal: ReadPrincipal, session: SessionDep
 ) -> MetricEnvelope:
+    """Scope: `read`."""
     metric = dashboard_metrics.get_metric(session=session, metric_id=metric_id)
     return MetricEnvelope(metric=MetricTile.model_validate(metric))
 
@@ -78,10 +86,14 @@ def update_metric(
     metric_id: MetricId,
     body: MetricUpdate,
     _principal: AdminPrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     broadcaster: PublisherDep,
 ) -> MetricEnvelope:
-    metric = dashboard_metrics.update_metric(session=session, metric_id=metric_id, data=body)
+    """Scope: `admin`. Audited as `metric.update`."""
+    metric = dashboard_metrics.update_metric(
+        session=session, metric_id=metric_id, data=body, actor=actor
+    )
     _announce(broadcaster, metric.metric_id)
     return MetricEnvelope(metric=MetricTile.model_validate(metric))
 
@@ -96,8 +108,10 @@ def update_metric(
 def delete_metric(
     metric_id: MetricId,
     _principal: AdminPrincipal,
+    actor: AuditActorDep,
     session: SessionDep,
     broadcaster: PublisherDep,
 ) -> None:
-    dashboard_metrics.delete_metric(session=session, metric_id=metric_id)
+    """Scope: `admin`. Audited as `metric.delete`."""
+    dashboard_metrics.delete_metric(session=session, metric_id=metric_id, actor=actor)
     _announce(broadcaster, metric_id)

@@ -9,15 +9,20 @@ import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
+from fastapi import Depends, Request
+
+from app.core.deps import SettingsDep
 from app.core.errors import UnprocessableError
 from app.core.pagination import decode_cursor
-from app.core.templating import relative_age
+from app.core.templating import is_fragment_request, relative_age
 from app.core.timeutil import parse_datetime
 from app.maindb.convert import json_text
-from app.maindb.schemas import Unavailable
+from app.maindb.deps import MainDbDep
+from app.maindb.replication import replication_status
+from app.maindb.schemas import MainDbReplication, Unavailable
 
 T = TypeVar("T")
 
@@ -148,6 +153,21 @@ def parse_time_filter(text: str | None, field: str, errors: dict[str, str]) -> d
 def check_window(since: datetime | None, until: datetime | None, errors: dict[str, str]) -> None:
     if since is not None and until is not None and until <= since:
         errors["until"] = "Must be later than “since”."
+
+
+def replica_banner(
+    request: Request, settings: SettingsDep, main_db: MainDbDep
+) -> MainDbReplication | None:
+    """The main database's subscriptions for a page's lag banner (subnav); none for a fragment.
+
+    A replica that lags serves old rows: every cross-service page says so above its panels.
+    """
+    if main_db is None or is_fragment_request(request):
+        return None
+    return replication_status(main_db, max_lag_seconds=settings.main_db_max_lag_seconds)
+
+
+ReplicaBanner = Annotated[MainDbReplication | None, Depends(replica_banner)]
 
 
 def cross_context(view: str, page_title: str, **values: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from app.maindb.pages import roadchain as cross_roadchain
 from app.maindb.pages import users as cross_users
 from app.maindb.pages.common import (
     VIEWS,
+    ReplicaBanner,
     check_window,
     cross_context,
     next_url,
@@ -47,9 +48,11 @@ CATEGORY_TABLES: tuple[tuple[str, str, str], ...] = (
 
 
 @router.get("/cross", response_class=HTMLResponse)
-def cross_home(request: Request, _user: WebRead, main_db: MainDbDep) -> HTMLResponse:
-    """The views, and whether the main database and each view's tables are there."""
-    status = main_status(main_db)
+def cross_home(
+    request: Request, _user: WebRead, settings: SettingsDep, main_db: MainDbDep
+) -> HTMLResponse:
+    """The views, whether the main database and each view's tables are there, and its lag."""
+    status = main_status(main_db, max_lag_seconds=settings.main_db_max_lag_seconds)
     views = [
         {
             "id": view_id,
@@ -71,6 +74,7 @@ def reconciliation(
     session: SessionDep,
     settings: SettingsDep,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     category: Category | Literal[""] = "",
     disagreeing: bool = False,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -98,6 +102,7 @@ def reconciliation(
         "reconciliation",
         "Fleet reconciliation",
         outcome=outcome,
+        replication=replica,
         filtered=filtered,
         params=params,
         tables=_category_tables(outcome, filtered),
@@ -146,6 +151,7 @@ def task_list(
     request: Request,
     _user: WebRead,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     status: Annotated[str | None, Query(max_length=64)] = None,
     q: Text = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -162,6 +168,7 @@ def task_list(
         "tasks",
         "Main tasks",
         outcome=outcome,
+        replication=replica,
         params=params,
         next_url=next_url(outcome, "/cross/tasks", params),
         first_url=url_with("/cross/tasks", params) if cursor else None,
@@ -179,6 +186,7 @@ def timeline_page(
     request: Request,
     _user: WebRead,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     source: Literal["event", "commit", ""] = "",
     type: Annotated[str | None, Query(max_length=64)] = None,
     entity_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -222,6 +230,7 @@ def timeline_page(
         "timeline",
         "Main timeline",
         outcome=outcome,
+        replication=replica,
         params=params,
         errors=errors,
         next_url=next_url(outcome, "/cross/timeline", params),

@@ -15,6 +15,7 @@ from app.core.templating import render
 from app.maindb import roadchain
 from app.maindb.deps import MainDbDep
 from app.maindb.pages.common import (
+    ReplicaBanner,
     check_window,
     cross_context,
     next_url,
@@ -39,6 +40,7 @@ def roadchain_page(
     request: Request,
     _user: WebRead,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     status: Short = None,
     kind: Short = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -102,6 +104,7 @@ def roadchain_page(
     context = cross_context(
         "roadchain",
         "RoadChain",
+        replication=replica,
         summary=panels["summary"],
         receipts=receipts,
         roots=roots,

@@ -10,7 +10,13 @@ from app.core.errors import NotFoundError
 from app.core.templating import render
 from app.maindb import users
 from app.maindb.deps import MainDbDep
-from app.maindb.pages.common import cross_context, next_url, read_panel, url_with
+from app.maindb.pages.common import (
+    ReplicaBanner,
+    cross_context,
+    next_url,
+    read_panel,
+    url_with,
+)
 from app.maindb.schemas import TransactionPage, Unavailable, UserDetail
 
 router = APIRouter(include_in_schema=False)
@@ -25,6 +31,7 @@ def user_list(
     request: Request,
     _user: WebRead,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     q: Annotated[str | None, Query(max_length=200)] = None,
     role: Annotated[str | None, Query(max_length=64)] = None,
     active: Literal["", "true", "false"] = "",
@@ -43,6 +50,7 @@ def user_list(
         "users",
         "Main users",
         outcome=outcome,
+        replication=replica,
         params=params,
         next_url=next_url(outcome, "/cross/users", params),
         first_url=url_with("/cross/users", params) if cursor else None,
@@ -60,6 +68,7 @@ def user_page(
     request: Request,
     _user: WebRead,
     main_db: MainDbDep,
+    replica: ReplicaBanner,
     user_id: Annotated[str, Path(max_length=128)],
     direction: Literal["", "in", "out", "internal"] = "",
     cursor: CursorParam = None,
@@ -92,6 +101,7 @@ def user_page(
         "users",
         _title(outcome, user_id),
         outcome=outcome,
+        replication=replica,
         transactions=transactions,
         params=params,
         path=path,

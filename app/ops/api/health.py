@@ -19,6 +19,7 @@ from app.core.deps import EngineDep, MetricsDep, SettingsDep
 from app.core.responses import json_errors
 from app.models.health import ApiHealth, Checks, HealthCheck, LegacyHealth
 from app.ops import health
+from app.ops.backup_schedule import install_backup_gauge
 from app.ops.fleet_gauges import install_fleet_gauges
 
 router = APIRouter(tags=["health"])
@@ -74,6 +75,7 @@ async def _report(request: Request) -> health.HealthReport:
         main_db=getattr(state, "main_db", None),
         main_timeout=settings.main_db_timeout_ms / 1000,
         started_at=state.started_at,
+        backups=getattr(state, "backups", None),
     )
 
 
@@ -192,4 +194,5 @@ def prometheus_metrics(request: Request, metrics: MetricsDep) -> PrometheusRespo
         offline_after=state.settings.agent_offline_after,
         stream_subscribers=lambda: state.broadcaster.subscriber_count,
     )
+    install_backup_gauge(metrics, lambda: getattr(state, "backups", None))
     return PrometheusResponse(generate_latest(metrics.registry), headers=NO_STORE)

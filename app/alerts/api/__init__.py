@@ -1,0 +1,1 @@
+"""The alerts JSON routes."""

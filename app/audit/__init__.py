@@ -1,0 +1,1 @@
+"""The audit log (SPEC §12): every state-changing action, append-only and hash-chained."""
