@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from app.alerts import channels
 from app.alerts.deps import ClockDep
-from app.alerts.pages.common import FormDep, FormErrors, PostedForm, quoted, url
+from app.alerts.pages.common import FormDep, FormErrors, PostedForm, not_found_page, quoted, url
 from app.alerts.schemas import ChannelCreate, ChannelPublic, ChannelUpdate
 from app.audit.deps import AuditActorDep
 from app.auth.deps import WebAdmin, WebRead
@@ -204,15 +204,14 @@ def _channel_url(channel_id: str) -> str:
 
 
 def _not_found(request: Request, channel_id: str) -> HTMLResponse:
-    context = {
-        "section": "alerts",
-        "page_title": "Channel not found",
-        "what": "channel",
-        "missing_id": channel_id,
-        "back_url": "/alerts/channels",
-        "back_label": "All channels",
-    }
-    return render(request, "pages/alerts/not_found.html", context, status_code=404)
+    return not_found_page(
+        request,
+        title="Channel not found",
+        what="channel",
+        missing_id=channel_id,
+        back_url="/alerts/channels",
+        back_label="All channels",
+    )
 
 
 def _posted(form: PostedForm) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.alerts import health
 from app.core.errors import PrismError
+from app.core.templating import render
 
 
 class PostedForm:
@@ -123,3 +125,24 @@ def nav_firing_count(request: Request) -> int:
     is rendered after the route's work, which may hold its session in a transaction."""
     with Session(request.app.state.engine) as session:
         return health.firing_count(session)
+
+
+def not_found_page(
+    request: Request,
+    *,
+    title: str,
+    what: str,
+    missing_id: str,
+    back_url: str,
+    back_label: str,
+) -> HTMLResponse:
+    """The alerts pages' 404: which kind of thing is missing, and the way back to its list."""
+    context = {
+        "section": "alerts",
+        "page_title": title,
+        "what": what,
+        "missing_id": missing_id,
+        "back_url": back_url,
+        "back_label": back_label,
+    }
+    return render(request, "pages/alerts/not_found.html", context, status_code=404)

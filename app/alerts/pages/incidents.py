@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.alerts import health, incidents, rules, silences
 from app.alerts.deps import ClockDep
 from app.alerts.incidents import IncidentQuery
-from app.alerts.pages.common import FormDep, quoted, url
+from app.alerts.pages.common import FormDep, not_found_page, quoted, url
 from app.alerts.schemas import IncidentState, Matchers, SilenceCreate
 from app.audit.deps import AuditActorDep
 from app.auth.deps import WebOperate, WebRead
@@ -321,15 +321,14 @@ def _incident_url(incident_id: str | int) -> str:
 
 
 def _not_found(request: Request, incident_id: str) -> HTMLResponse:
-    context = {
-        "section": "alerts",
-        "page_title": "Incident not found",
-        "what": "incident",
-        "missing_id": incident_id,
-        "back_url": "/incidents",
-        "back_label": "All incidents",
-    }
-    return render(request, "pages/alerts/not_found.html", context, status_code=404)
+    return not_found_page(
+        request,
+        title="Incident not found",
+        what="incident",
+        missing_id=incident_id,
+        back_url="/incidents",
+        back_label="All incidents",
+    )
 
 
 def _detail_page(request: Request, context: dict[str, Any], *, status_code: int) -> HTMLResponse:

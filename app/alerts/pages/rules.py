@@ -15,7 +15,7 @@ from app.alerts import rules
 from app.alerts.deps import ClockDep
 from app.alerts.kinds import KINDS
 from app.alerts.pages import rule_form
-from app.alerts.pages.common import FormDep, FormErrors, quoted, url
+from app.alerts.pages.common import FormDep, FormErrors, not_found_page, quoted, url
 from app.alerts.schemas import RuleCreate, RuleFields
 from app.audit.deps import AuditActorDep
 from app.auth.deps import WebAdmin, WebRead
@@ -202,15 +202,14 @@ def _rule_url(rule_id: str) -> str:
 
 
 def _not_found(request: Request, rule_id: str) -> HTMLResponse:
-    context = {
-        "section": "alerts",
-        "page_title": "Rule not found",
-        "what": "alert rule",
-        "missing_id": rule_id,
-        "back_url": "/alerts/rules",
-        "back_label": "All rules",
-    }
-    return render(request, "pages/alerts/not_found.html", context, status_code=404)
+    return not_found_page(
+        request,
+        title="Rule not found",
+        what="alert rule",
+        missing_id=rule_id,
+        back_url="/alerts/rules",
+        back_label="All rules",
+    )
 
 
 def _list_context(session: Session) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.alerts import rules, silences
 from app.alerts.deps import ClockDep
-from app.alerts.pages.common import FormDep, FormErrors, PostedForm, quoted, url
+from app.alerts.pages.common import FormDep, FormErrors, PostedForm, not_found_page, quoted, url
 from app.alerts.schemas import SilenceCreate
 from app.audit.deps import AuditActorDep
 from app.auth.deps import WebOperate, WebRead
@@ -139,15 +139,14 @@ def end_silence(
             session=session, silence_id=silence_id, by=principal.name, actor=actor, now=now
         )
     except NotFoundError:
-        context = {
-            "section": "alerts",
-            "page_title": "Silence not found",
-            "what": "silence",
-            "missing_id": silence_id,
-            "back_url": "/silences",
-            "back_label": "All silences",
-        }
-        return render(request, "pages/alerts/not_found.html", context, status_code=404)
+        return not_found_page(
+            request,
+            title="Silence not found",
+            what="silence",
+            missing_id=silence_id,
+            back_url="/silences",
+            back_label="All silences",
+        )
     except ConflictError as exc:
         context = _context(session, now, values=_initial_values())
         context["action_error"] = exc.detail
