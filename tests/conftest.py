@@ -117,6 +117,15 @@ def client(_shared_client: TestClient, engine: Engine) -> Iterator[TestClient]:
     _shared_client.headers.clear()
 
 
+def lenient_client(app: FastAPI) -> TestClient:
+    """An admin client on the shared app whose server errors are answers (5xx), not exceptions.
+
+    Never entered with `with`: that would run the shared app's lifespan again, and its end
+    would stop the live relay (and close the loop) every later test on this worker relies on.
+    """
+    return TestClient(app, raise_server_exceptions=False, headers=AUTH)
+
+
 @pytest.fixture
 def anon_client(client: TestClient, app: FastAPI) -> TestClient:
     """A client with no token, on the same app and the same empty database."""

@@ -262,12 +262,14 @@ Comment = Annotated[str, StringConstraints(max_length=2000), MultiLine]
 class Matchers(ApiModel):
     """What a silence covers: every key given must match (at least one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The document states "at least one": the keys may be left out but offer no null there,
+    # and minProperties asks for one.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    rule_id: SafeId | None = None
-    subject_type: SubjectType | None = None
-    subject: SafeId | None = None
-    domain: Domain | None = None
+    rule_id: SafeId | None = omittable()
+    subject_type: SubjectType | None = omittable()
+    subject: SafeId | None = omittable()
+    domain: Domain | None = omittable()
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "Matchers":

@@ -5,7 +5,7 @@ it; a change that fails (invalid input, a conflict, a database error injected af
 change was written) leaves neither the change nor a row.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from app.audit.verify import verify_chain
 from app.auth.deps import AdminPrincipal
 from app.models import metadata
 from app.models.audit import AuditEvent
-from tests.conftest import AUTH
+from tests.conftest import lenient_client
 from tests.support.db import wipe
 
 AGENT = {"id": "agent-1", "name": "Agent 1", "domain": "ops"}
@@ -195,11 +195,10 @@ REFUSALS = [
 
 
 @pytest.fixture
-def api(app: FastAPI, engine: Engine) -> Iterator[TestClient]:
+def api(app: FastAPI, engine: Engine) -> TestClient:
     """An admin client whose server errors are answers (5xx), not exceptions."""
     wipe(engine)
-    with TestClient(app, raise_server_exceptions=False, headers=AUTH) as client:
-        yield client
+    return lenient_client(app)
 
 
 def _snapshot(engine: Engine) -> dict[str, list[str]]:

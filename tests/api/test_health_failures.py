@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -159,13 +159,27 @@ def test_a_failed_start_up_migration_is_not_ready_and_says_why(blank_db_url: str
 
 
 @contextmanager
-def _hold_database(url: str) -> Iterator[None]:
+def _hold_database(url: str, server: Engine) -> Iterator[None]:
     """Make every console-DB check block: an exclusive SQLite lock, or a PostgreSQL table lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(str(parsed.database), isolation_level=None)
-        connection.execute("PRAGMA journal_mode=DELETE")  # WAL would let readers through
-        connection.execute("BEGIN EXCLUSIVE")
+        # No busy wait: each attempt fails at once, and the next one closes the server's
+        # connections again.
+        connection = sqlite3.connect(str(parsed.database), isolation_level=None, timeout=0)
+
+        def held() -> bool:
+            # WAL would let readers through. Leaving it needs no other connection open: the
+            # server's pooled ones are closed (its delivery worker may open one again).
+            server.dispose()
+            try:
+                if connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
+                    return False
+                connection.execute("BEGIN EXCLUSIVE")
+            except sqlite3.OperationalError:
+                return False
+            return True
+
+        wait_until(held, "an exclusive lock on the server's database")
         try:
             yield
         finally:
@@ -187,7 +201,7 @@ def test_a_hanging_database_fails_the_probes_instead_of_hanging(
     migrate(blank_db_url)
     # A busy timeout far above the probes' budget: only the probe's own limit can answer.
     with _client(blank_db_url, db_timeout=10) as client:
-        with _hold_database(blank_db_url):
+        with _hold_database(blank_db_url, client.app.state.engine):  # type: ignore[attr-defined]
             ready = client.get("/readyz?verbose")
             api = client.get("/api/health")
             health = client.get("/health")

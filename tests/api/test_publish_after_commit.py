@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from app.live.broadcaster import Broadcaster
 from tests.api.test_write_rollback import INJECTIONS, WRITES, _arrange, _snapshot
-from tests.conftest import AUTH
+from tests.conftest import lenient_client
 from tests.support.db import wipe
 
 # The writes whose success the ops stream announces (SPEC appendix A).
@@ -41,9 +41,8 @@ class Published:
 
 
 @pytest.fixture
-def failing_client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False, headers=AUTH) as client:
-        yield client
+def failing_client(app: FastAPI) -> TestClient:
+    return lenient_client(app)
 
 
 @pytest.fixture

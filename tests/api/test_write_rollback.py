@@ -6,7 +6,7 @@ work: when its function returns, and while its answer is serialized. The answer 
 5xx and every table must hold exactly what it held before.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.models import AlertRule, Incident, Runbook, metadata
-from tests.conftest import AUTH
+from tests.conftest import lenient_client
 from tests.support.db import wipe
 from tests.support.fake_gateway import running_fake_gateway
 
@@ -193,9 +193,8 @@ class InjectedError(RuntimeError):
 
 
 @pytest.fixture
-def failing_client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False, headers=AUTH) as client:
-        yield client
+def failing_client(app: FastAPI) -> TestClient:
+    return lenient_client(app)
 
 
 def _snapshot(engine: Engine) -> dict[str, list[str]]:

@@ -67,6 +67,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             auto_migrate=False,
             log_level="WARNING",
             retention_interval_minutes=0,
+            # Pages must not change under a test when a cycle happens to run: the alerts
+            # walk (test_alerts.py) runs its own server and steps the evaluator itself.
+            alert_interval_seconds=0,
             _env_file=None,
         )
         with running_server(create_app(settings)) as base_url:

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-AGENT_ROWS = "#agents-table tbody tr"
+AGENT_ROWS = "#agent-rows tbody tr"
 
 
 def test_filtering_agents_updates_the_table_in_place_and_the_url(signed_in_page: Page) -> None:

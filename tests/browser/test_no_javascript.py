@@ -28,7 +28,7 @@ def test_pages_work_through_plain_links_without_javascript(
     nav(page, "Agents")
     expect(page).to_have_url(re.compile(r"/agents$"))
     expect(page.locator("h1")).to_have_text("Agents")
-    expect(page.locator("#agents-table table tbody tr")).to_have_count(8)
+    expect(page.locator("#agent-rows tbody tr")).to_have_count(8)
 
     page.get_by_role("link", name="Ops Agent 1", exact=True).click()
     expect(page).to_have_url(re.compile(r"/agents/agent-1$"))

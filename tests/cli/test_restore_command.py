@@ -23,7 +23,7 @@ from app.core.db import parse_database_url
 from app.core.timeutil import utcnow
 from app.live.pg_fanout import libpq_url
 from app.main import create_app
-from app.models import Agent, MinerSample, Setting
+from app.models import Agent, AuditEvent, MinerSample, Setting
 from app.ops import backup, migrations, restore
 from app.ops.backup_schedule import Backups
 from tests.cli.runner import assert_one_line_error, engine_for, invoke, migrate
@@ -102,8 +102,14 @@ def test_a_restore_brings_back_the_backups_rows_and_the_service_starts_at_head(
         f"(backup at {head}); now at {head}."
     ]
     with engine_for(migrated_url) as engine:
-        assert row_counts(engine) == at_backup
+        # The backup's rows, and one audit row written after it: the restore itself.
+        assert row_counts(engine) == {**at_backup, "auditevent": at_backup["auditevent"] + 1}
         assert agent_ids(engine) == agents_at_backup
+        with Session(engine) as session:
+            newest = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert newest is not None
+        assert newest.action == "db.restore"
+        assert newest.actor.startswith("cli:")
 
     with running_app(migrated_url) as client:
         assert client.get("/readyz").status_code == 200

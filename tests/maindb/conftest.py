@@ -117,6 +117,7 @@ def console_client(console_url: str) -> Iterator[TestClient]:
         auto_migrate=False,
         log_level="WARNING",
         retention_interval_minutes=0,
+        alert_interval_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
     app = create_app(settings)

@@ -247,7 +247,10 @@ def test_a_replicating_subscription_is_shown_with_its_positions_and_lag(
     at_limit = _only(
         replication_status(reader, max_lag_seconds=5, now=received + timedelta(seconds=5))
     )
-    assert (at_limit.lag_seconds, at_limit.status, at_limit.warning) == (5.0, "pass", None)
+    # A keepalive between the two reads moves the receipt time forward, never back: the lag
+    # read again is at most the limit.
+    assert at_limit.lag_seconds is not None and 0 <= at_limit.lag_seconds <= 5.0
+    assert (at_limit.status, at_limit.warning) == ("pass", None)
 
 
 def test_a_stalled_subscription_lags_past_the_limit_and_catches_up_after(
