@@ -200,8 +200,8 @@ def _audit_backup(settings: Settings, path: Path, size_bytes: int) -> None:
 @db.command("prune")
 @one_line_errors
 def prune() -> None:
-    """Apply retention now: delete old samples, events, status history and audit rows in
-    small batches."""
+    """Apply retention now: delete old samples, events, status history, resolved incidents,
+    finished notifications and audit rows in small batches."""
     settings = load_settings()
 
     def report(label: str, count: int) -> None:
@@ -228,6 +228,8 @@ def prune() -> None:
                 "memorySamples": result.memory_samples,
                 "events": result.events,
                 "statusChanges": result.status_changes,
+                "incidents": result.incidents,
+                "notifications": result.notifications,
                 "auditRows": result.audit_rows,
                 "minersRemoved": result.miners_removed,
             },
@@ -237,8 +239,9 @@ def prune() -> None:
         progress(f"audit log not pruned past row {result.audit_refused}: `prism audit verify`")
     say(
         f"Deleted {result.samples:,} samples and {result.memory_samples:,} memory samples "
-        f"(older than {settings.retention_samples_days} days), {result.events:,} events and "
-        f"{result.status_changes:,} status changes (older than "
+        f"(older than {settings.retention_samples_days} days), {result.events:,} events, "
+        f"{result.status_changes:,} status changes, {result.incidents:,} resolved incidents "
+        f"and {result.notifications:,} notifications (older than "
         f"{settings.retention_events_days} days), {result.audit_rows:,} audit rows (older than "
         f"{settings.retention_audit_days} days); miners re-pointed: {result.miners_repointed}, "
         f"removed: {result.miners_removed}."

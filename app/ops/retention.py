@@ -1,5 +1,5 @@
-"""Retention: delete old samples (and their rollup), events, status history and audit rows
-in batches.
+"""Retention: delete old samples (and their rollup), events, status history, alert history
+and audit rows in batches.
 
 Each batch is its own short transaction, so ingest (which needs the write lock on SQLite, and
 row locks on PostgreSQL) waits at most one batch, never the whole prune.
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, update
 from sqlmodel import Session, col, select
 
+from app.alerts.retention import prune_alert_history
 from app.audit.retention import prune_audit
 from app.miners.rollup import prune_rollup
 from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
@@ -34,6 +35,9 @@ class PruneResult:
     miners_repointed: int
     miners_removed: int
     rollup_buckets: int = 0
+    # Resolved incidents and sent or failed notifications, under the events' retention.
+    incidents: int = 0
+    notifications: int = 0
     audit_rows: int = 0
     # The first broken audit row, when one stopped the audit prune (app/audit/retention.py).
     audit_refused: int | None = None
@@ -50,7 +54,8 @@ def prune(
     progress: Progress | None = None,
 ) -> PruneResult:
     """Delete miner and agent-memory samples (and rollup buckets) older than `samples_days`,
-    events and status history older than `events_days`, audit rows older than `audit_days`
+    events, status history, resolved incidents and finished notifications older than
+    `events_days`, audit rows older than `audit_days`
     (None: keep them all); then re-point (or remove) miners whose newest sample went."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -72,6 +77,9 @@ def prune(
     if rollup_buckets:
         report("rollup buckets", rollup_buckets)
     repointed, removed = repair_miner_pointers(session=session)
+    alerts = prune_alert_history(
+        session=session, cutoff=event_cutoff, batch_size=batch_size, progress=report
+    )
     audit = (
         prune_audit(
             session=session, now=now, days=audit_days, batch_size=batch_size, progress=report
@@ -87,6 +95,8 @@ def prune(
         miners_repointed=repointed,
         miners_removed=removed,
         rollup_buckets=rollup_buckets,
+        incidents=alerts.incidents,
+        notifications=alerts.notifications,
         audit_rows=audit.deleted if audit is not None else 0,
         audit_refused=audit.refused.broken_id if audit and audit.refused else None,
     )

@@ -163,13 +163,16 @@ def retention_job(
             )
         logger.info(
             "retention deleted %d samples and %d memory samples (older than %d days), "
-            "%d events and %d status changes (older than %d days), %d audit rows (older than "
-            "%d days); miners re-pointed: %d, removed: %d",
+            "%d events, %d status changes, %d resolved incidents and %d notifications (older "
+            "than %d days), %d audit rows (older than %d days); miners re-pointed: %d, "
+            "removed: %d",
             result.samples,
             result.memory_samples,
             settings.retention_samples_days,
             result.events,
             result.status_changes,
+            result.incidents,
+            result.notifications,
             settings.retention_events_days,
             result.audit_rows,
             settings.retention_audit_days,
