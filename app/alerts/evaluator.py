@@ -50,6 +50,9 @@ from app.models.alerts import NotificationEvent
 
 logger = logging.getLogger("prism.alerts")
 
+# Live messages one rule sends per cycle before they are coalesced into one (coalesced()).
+MAX_SUBJECT_MESSAGES = 50
+
 
 @dataclass
 class EvaluationReport:
@@ -174,7 +177,30 @@ def _evaluate_rule(
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         logger.warning("alert rule %s not evaluated this cycle: %s", rule_id, reason)
         return
-    _publish(publisher, messages)
+    _publish(publisher, coalesced(rule, messages))
+
+
+def coalesced(rule: AlertRule, messages: list[Message]) -> list[Message]:
+    """One rule's live messages for a cycle, at most MAX_SUBJECT_MESSAGES of them.
+
+    A first cycle over a large fleet (or a new rule over it) moves thousands of subjects at
+    once: one message per subject would flood every stream and the replicas' relay. Past
+    the limit, one message names the rule, the count and the state (`changed` when mixed),
+    with `subject` null; pages refresh on any `alert` message, and GET /api/alerts lists
+    every subject.
+    """
+    if len(messages) <= MAX_SUBJECT_MESSAGES:
+        return messages
+    states = {message["data"]["state"] for message in messages}
+    state = states.pop() if len(states) == 1 else "changed"
+    data = {
+        "ruleId": rule.id,
+        "subject": None,
+        "state": state,
+        "severity": rule.severity,
+        "count": len(messages),
+    }
+    return [{"type": "alert", "data": data}]
 
 
 def _judge(

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
+from app.alerts import evaluator
 from app.alerts.evaluator import evaluate_once
 from app.live.broadcaster import Message
 from app.models import Agent, AlertRule, Channel, Miner, Notification, Silence
@@ -382,3 +383,37 @@ def test_a_miner_removed_by_retention_resolves(empty: Engine) -> None:
         session.execute(delete(Miner))
         session.commit()
     assert evaluate(empty, at(15)).resolved == 1
+
+
+# --- live messages on a large fleet -----------------------------------------------------------
+
+
+def test_a_rule_moving_many_subjects_at_once_sends_one_message_with_the_count(
+    empty: Engine,
+) -> None:
+    add_rule(empty, "offline", "agent_offline")
+    limit = evaluator.MAX_SUBJECT_MESSAGES
+    for n in range(limit + 10):
+        add_agent(empty, f"a{n:03d}", seen=silent_since(3600))
+    recorder = Recorder()
+    assert evaluate(empty, at(), recorder).fired == limit + 10
+    alerts = [m["data"] for m in recorder.messages if m["type"] == "alert"]
+    assert alerts == [
+        {
+            "ruleId": "offline",
+            "subject": None,
+            "state": "firing",
+            "severity": "critical",
+            "count": limit + 10,
+        }
+    ]
+
+
+def test_up_to_the_limit_each_subject_has_its_own_message(empty: Engine) -> None:
+    add_rule(empty, "offline", "agent_offline")
+    limit = evaluator.MAX_SUBJECT_MESSAGES
+    for n in range(limit):
+        add_agent(empty, f"a{n:03d}", seen=silent_since(3600))
+    recorder = Recorder()
+    evaluate(empty, at(), recorder)
+    assert sorted(recorder.alerts()) == [("offline", f"a{n:03d}", "firing") for n in range(limit)]
