@@ -38,7 +38,7 @@ def list_audit(
 ) -> AuditPage:
     """Every state-changing action, newest first, keyset paginated (`nextCursor`). Each row
     carries `prevHash` and `hash` (SHA-256 of prevHash and the row's canonical JSON); secrets
-    in `detail` are `***`. Scope: `admin`."""
+    in `detail` are `***`."""
     rows, last = queries.list_events(
         session=session, query=query, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
     )
@@ -68,7 +68,7 @@ def _download(
 )
 def audit_csv(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDep) -> Any:
     """CSV with a header row; `detail` is one JSON cell; a cell starting with = + - @ is
-    prefixed with ' so spreadsheets never run it. Scope: `admin`."""
+    prefixed with ' so spreadsheets never run it."""
     rows = (queries.csv_row(row) for row in queries.export_events(engine=engine, query=query))
     return _download(CSVStream, exports.csv_chunks(rows, queries.EXPORT_COLUMNS), "audit.csv")
 
@@ -83,6 +83,5 @@ def audit_csv(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDe
     summary="The audit log as JSON (same filters and order as GET /api/audit)",
 )
 def audit_json(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDep) -> Any:
-    """Scope: `admin`."""
     rows = queries.export_events(engine=engine, query=query)
     return _download(JSONStream, exports.json_chunks(rows), "audit.json")

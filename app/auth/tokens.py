@@ -32,6 +32,11 @@ _GRANTS: dict[str, frozenset[str]] = {
 }
 
 
+def scopes_granting(required: str) -> list[str]:
+    """The token scopes that allow `required` access, in SCOPES order."""
+    return [scope for scope in SCOPES if scope in _GRANTS[required]]
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a stored token, the bootstrap admin token, or a browser session."""

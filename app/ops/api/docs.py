@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.auth.deps import Scope
+from app.auth.deps import Scope, scopes_of
+from app.auth.tokens import scopes_granting
 from app.core.deps import EngineDep, SettingsDep
 from app.core.limits import document_url_rules
 from app.core.middleware import CONTENT_SECURITY_POLICY
@@ -98,10 +100,54 @@ def redoc() -> HTMLResponse:
 
 
 def install_url_rules(app: FastAPI) -> None:
-    """Make app.openapi() state the rules this middleware enforces on every URL."""
+    """Make app.openapi() state the rules the middleware enforces on every URL, and the
+    scope each operation needs."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_url_rules(build())
+        return document_scopes(app, document_url_rules(build()))
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- Each operation names its scope, read off the route's own Scope dependencies: the
+# document cannot drift from what the route enforces.
+
+PUBLIC_LINE = "No token needed."
+
+
+def required_scope(route: APIRoute) -> str | None:
+    """The scope a route needs: of the Scope dependencies it declares, the one the fewest
+    token scopes grant (None: a public route)."""
+    required = [scope.required for scope in scopes_of(route.dependant)]
+    if not required:
+        return None
+    return min(required, key=lambda scope: len(scopes_granting(scope)))
+
+
+def scope_line(required: str | None) -> str:
+    """The sentence an operation's description ends with."""
+    if required is None:
+        return PUBLIC_LINE
+    granted = [f"`{scope}`" for scope in scopes_granting(required)]
+    tokens = granted[0] if len(granted) == 1 else f"{', '.join(granted[:-1])} or {granted[-1]}"
+    return f"Scope: `{required}` (a token with {tokens})."
+
+
+def document_scopes(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
+    """State each operation's scope in `document` (in place; idempotent)."""
+    paths = document.get("paths", {})
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        operations = paths.get(str(context.path), {})
+        line = scope_line(required_scope(route))
+        for method in (route.methods or set()) - {"HEAD", "OPTIONS"}:
+            operation = operations.get(method.lower())
+            if not isinstance(operation, dict):
+                continue
+            description = operation.get("description", "")
+            if line not in description:
+                operation["description"] = f"{description}\n\n{line}" if description else line
+    return document
