@@ -350,8 +350,12 @@ class WebScope:
     async def __call__(self, principal: Annotated[Principal, Depends(csrf_protected)]) -> Principal:
         if self.required is None or principal.allows(self.required):
             return principal
-        if principal.allows("read"):
+        if principal.scope == "read":
             detail = "Your token is read-only: ask an admin for this change"
+        elif principal.allows("read"):
+            detail = (
+                f"Your token's scope ({principal.scope}) does not allow this change: ask an admin"
+            )
         else:
             detail = (
                 f"This token's scope ({principal.scope}) does not allow "

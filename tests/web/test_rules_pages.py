@@ -268,3 +268,17 @@ def test_rule_forms_without_the_csrf_token_are_refused(
     for path in ("/alerts/rules", "/alerts/rules/rig-hot", "/alerts/rules/rig-hot/delete"):
         assert web_client.post(path, data=form).status_code == 403, path
     assert count_rows(db_session, AlertRule) == 1
+
+
+def test_an_operate_session_is_told_its_scope_not_that_it_is_read_only(
+    app: FastAPI, token_for: Callable[[str], dict[str, str]], csrf_of: CsrfOf
+) -> None:
+    browser = operate_client(app, token_for)
+    page = browser.get("/alerts/rules").text
+    assert "Your token&#39;s scope is operate" in page or "Your token's scope is operate" in page
+    assert "read-only" not in page
+    refused = _post(browser, csrf_of, "/alerts/rules", kind="agent_offline", name="x",
+                    severity="critical")  # fmt: skip
+    assert refused.status_code == 403
+    assert "read-only" not in refused.text
+    assert "(operate) does not allow this change" in refused.text
