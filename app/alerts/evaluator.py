@@ -31,21 +31,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, event, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import SessionTransaction, aliased
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
-from app.agents.status import effective_status_column, offline_cutoff
 from app.alerts import outbox
 from app.alerts.conditions import Match, find_matches
 from app.alerts.kinds import KINDS, resolve_params
 from app.alerts.silence_match import SilenceIndex
+from app.alerts.status_history import record_status_changes
+from app.alerts.sweep import sweep_stopped_rules
 from app.core.config import Settings
 from app.core.timeutil import as_utc
 from app.live.broadcaster import Message, Publisher
 from app.maindb.database import MainDatabase
-from app.models import Agent, AgentStatusChange, AlertRule, AlertState, Incident, IncidentEvent
+from app.models import AlertRule, AlertState, Incident, IncidentEvent
 from app.models.alerts import NotificationEvent
 
 logger = logging.getLogger("prism.alerts")
@@ -113,7 +114,8 @@ def evaluate_once(
     with Session(engine, expire_on_commit=False) as session:
         _tune_planner(session)
         rules = list(session.scalars(select(AlertRule).order_by(col(AlertRule.id))))
-        report.swept = _sweep(session, rules, now=now, publisher=publisher)
+        report.swept, swept_messages = sweep_stopped_rules(session, rules, now=now)
+        _publish(publisher, swept_messages)
         silences = SilenceIndex.load(session, now)
         session.commit()
         # Chosen before any rule runs: a rule's rollback expires every loaded row.
@@ -501,109 +503,6 @@ def _open_incidents(
     statement = insert(Incident).returning(col(Incident.id), col(Incident.subject))
     ids = {subject: int(incident_id) for incident_id, subject in session.execute(statement, rows)}
     return [ids[m.subject] for m, _, _ in opening]
-
-
-def _sweep(
-    session: Session, rules: Sequence[AlertRule], *, now: datetime, publisher: Publisher | None
-) -> int:
-    """Rules that stopped judging hold no state and no open incident: what a disabled rule
-    left behind is removed, and every open incident of a rule disabled or deleted resolves,
-    without a notification. The rules API does the same when it
-    disables or deletes; this catches what reached the database another way."""
-    messages: list[Message] = []
-    disabled = {rule.id: rule for rule in rules if not rule.enabled}
-    if disabled:
-        left = session.execute(
-            select(col(AlertState.rule_id), col(AlertState.subject)).where(
-                col(AlertState.rule_id).in_(list(disabled))
-            )
-        ).all()
-        if left:
-            session.execute(delete(AlertState).where(col(AlertState.rule_id).in_(list(disabled))))
-            for rule_id, subject in left:
-                severity = disabled[rule_id].severity
-                data = {"ruleId": rule_id, "subject": subject, "state": "ok", "severity": severity}
-                messages.append({"type": "alert", "data": data})
-    # Only the evaluator opens incidents, each with its state: an open incident of an
-    # enabled rule has one; those of other rules are left over.
-    enabled = [rule.id for rule in rules if rule.enabled]
-    orphans = session.execute(
-        select(col(Incident.id), col(Incident.rule_id)).where(
-            col(Incident.resolved_at).is_(None), col(Incident.rule_id).not_in(enabled)
-        )
-    ).all()
-    if orphans:
-        known = {rule.id for rule in rules}
-        session.execute(
-            update(Incident)
-            .where(col(Incident.id).in_([row.id for row in orphans]))
-            .values(resolved_at=now)
-        )
-        session.execute(
-            insert(IncidentEvent),
-            [
-                {
-                    "incident_id": row.id,
-                    "at": now,
-                    "type": "resolved",
-                    "detail": {
-                        "reason": "rule disabled" if row.rule_id in known else "rule deleted"
-                    },
-                }
-                for row in orphans
-            ],
-        )
-    session.commit()
-    _publish(publisher, messages)
-    return len(orphans)
-
-
-def record_status_changes(
-    session: Session, *, now: datetime, offline_after: int
-) -> list[tuple[str, str]]:
-    """Write the shown-status changes the heartbeats did not: an agent whose shown status
-    (app/agents/status.py) differs from the last status in its history went offline by
-    silence at lastSeenAt + offline_after, or came back at lastSeenAt. Returns (agent, new
-    status) of each row written (one SELECT, one INSERT, whatever the fleet).
-
-    Heartbeats and admin edits record the reported status when it changes, so only silence
-    makes the two differ. A row is never dated before the one it follows (an admin may set
-    lastSeenAt back), and an agent never seen has no shown status to record.
-    """
-    newer = aliased(AgentStatusChange)
-    last = aliased(AgentStatusChange)
-    newest_id = (
-        select(col(newer.id))
-        .where(col(newer.agent_id) == col(Agent.id))
-        .order_by(col(newer.at).desc(), col(newer.id).desc())
-        .limit(1)
-        .correlate(Agent)
-        .scalar_subquery()
-    )
-    shown = effective_status_column(now, offline_after).label("shown")
-    # An agent with no history yet (adopted from the earlier service) was what it reports.
-    previous = func.coalesce(last.to_status, col(Agent.status))
-    rows = session.execute(
-        select(
-            col(Agent.id), shown, col(Agent.last_seen_at), previous.label("previous"), col(last.at)
-        )
-        .select_from(Agent)
-        .outerjoin(last, col(last.id) == newest_id)
-        .where(col(Agent.last_seen_at).is_not(None), shown != previous)
-    ).all()
-    cutoff = offline_cutoff(now, offline_after)
-    changes = []
-    for agent_id, status, last_seen_at, previous_status, previous_at in rows:
-        silent = as_utc(last_seen_at) < cutoff
-        at = last_seen_at + timedelta(seconds=offline_after) if silent else last_seen_at
-        if previous_at is not None and at < previous_at:
-            at = previous_at
-        changes.append(
-            {"agent_id": agent_id, "from_status": previous_status, "to_status": status, "at": at}
-        )
-    if changes:
-        session.execute(insert(AgentStatusChange), changes)
-    return [(change["agent_id"], change["to_status"]) for change in changes]
 
 
 def _publish(publisher: Publisher | None, messages: Iterable[Message]) -> None:
