@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from app import __version__
-from app.alerts.delivery import DeliveryWorker
+from app.alerts.delivery_worker import DeliveryWorker
 from app.alerts.schedule import alert_schedule
 from app.auth.deps import LoginRequiredError, login_url
 from app.auth.session import SessionCodec

@@ -24,7 +24,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from app.alerts import outbox
-from app.alerts.delivery import SEND_THREADS, DeliveryWorker, send_message
+from app.alerts.delivery import SEND_THREADS, send_message
+from app.alerts.delivery_worker import DeliveryWorker
 from app.alerts.messages import Message
 from app.core.config import Settings
 from app.core.timeutil import utcnow
