@@ -22,7 +22,7 @@ from app.models import Silence
 SilenceStatus = Literal["active", "upcoming", "ended"]
 
 
-def _minutes(clock: str) -> int:
+def clock_minutes(clock: str) -> int:
     """ "HH:MM" as minutes after midnight."""
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
@@ -32,7 +32,7 @@ def in_weekly_window(recurrence: Mapping[str, Any], now: datetime) -> bool:
     """Whether `now` (read in UTC) falls inside one of the recurrence's weekly windows."""
     moment = as_utc(now)
     weekdays = {int(day) for day in recurrence.get("weekdays", [])}
-    start, end = _minutes(recurrence["start"]), _minutes(recurrence["end"])
+    start, end = clock_minutes(recurrence["start"]), clock_minutes(recurrence["end"])
     # Windows are whole minutes: 01:59:59 is still inside a window ending at 02:00.
     minute = moment.hour * 60 + moment.minute
     today = moment.weekday()
