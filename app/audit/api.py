@@ -1,30 +1,21 @@
 """The audit log's API (admin): the filtered list and its CSV / JSON export. Read-only:
 no route edits or deletes a row (SPEC §12)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
 
 from app.audit import queries
 from app.audit.deps import AuditQueryDep
 from app.auth.deps import AdminPrincipal, AuthFirstRoute
 from app.core.deps import EngineDep, PageDep, SessionDep
+from app.core.downloads import CSVStream, JSONStream, download
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
 from app.core.responses import errors, json_errors
 from app.models.audit import AuditEventPublic, AuditPage
 from app.ops import exports
 
 router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
-
-
-class CSVStream(StreamingResponse):
-    media_type = "text/csv"  # Starlette appends "; charset=utf-8"
-
-
-class JSONStream(StreamingResponse):
-    media_type = "application/json"
 
 
 @router.get(
@@ -48,12 +39,6 @@ def list_audit(
     )
 
 
-def _download(
-    response: type[StreamingResponse], chunks: Iterator[str], filename: str
-) -> StreamingResponse:
-    return response(chunks, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @router.get(
     "/api/export/audit.csv",
     response_class=CSVStream,
@@ -70,7 +55,7 @@ def audit_csv(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDe
     """CSV with a header row; `detail` is one JSON cell; a cell starting with = + - @ is
     prefixed with ' so spreadsheets never run it."""
     rows = (queries.csv_row(row) for row in queries.export_events(engine=engine, query=query))
-    return _download(CSVStream, exports.csv_chunks(rows, queries.EXPORT_COLUMNS), "audit.csv")
+    return download(CSVStream, exports.csv_chunks(rows, queries.EXPORT_COLUMNS), "audit.csv")
 
 
 @router.get(
@@ -84,4 +69,4 @@ def audit_csv(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDe
 )
 def audit_json(_principal: AdminPrincipal, engine: EngineDep, query: AuditQueryDep) -> Any:
     rows = queries.export_events(engine=engine, query=query)
-    return _download(JSONStream, exports.json_chunks(rows), "audit.json")
+    return download(JSONStream, exports.json_chunks(rows), "audit.json")

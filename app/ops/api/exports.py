@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 from app.agents.deps import AgentQueryDep, EventQueryDep
 from app.auth.deps import ReadPrincipal
 from app.core.deps import EngineDep, SettingsDep
-from app.core.responses import errors, json_errors
+from app.core.downloads import CSV_NOTE, CSVStream, JSONStream, csv_answer, download
+from app.core.responses import errors
 from app.core.timeutil import UTCDateTime, utcnow
 from app.models.agent import AgentPublic, EventPublic
 from app.models.miner import MinerSampleOut
@@ -19,39 +20,9 @@ from app.ops.exports import AGENT_COLUMNS, EVENT_COLUMNS, SAMPLE_COLUMNS, Sample
 router = APIRouter(tags=["exports"])
 
 
-class CSVStream(StreamingResponse):
-    media_type = "text/csv"  # Starlette appends "; charset=utf-8"
-
-
-class JSONStream(StreamingResponse):
-    media_type = "application/json"
-
-
-_CSV_NOTE = (
-    "CSV with a header row; times ISO-8601 UTC with Z; empty cell = null. A text cell starting "
-    "with = + - @ is prefixed with ' so spreadsheets never run it as a formula."
-)
-
-
-def _csv_doc(columns: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
-    return {
-        200: {
-            "description": f"Columns: {', '.join(columns)}.",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        **json_errors(401, 403),
-    }
-
-
 def _json_doc(model: type) -> dict[int | str, dict[str, Any]]:
     array: Any = list[model]  # type: ignore[valid-type]
     return {200: {"model": array, "description": "A JSON array"}, **errors(401, 403)}
-
-
-def _download(
-    response: type[StreamingResponse], chunks: Iterator[str], filename: str
-) -> StreamingResponse:
-    return response(chunks, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 SampleMiner = Annotated[str | None, Query(max_length=128, description="Only this miner.")]
@@ -67,9 +38,9 @@ def _samples(miner_id: str | None, since: Any, until: Any, engine: EngineDep) ->
 @router.get(
     "/api/export/agents.csv",
     response_class=CSVStream,
-    responses=_csv_doc(AGENT_COLUMNS),
+    responses=csv_answer(AGENT_COLUMNS),
     summary="Agents as CSV (same filters and order as GET /api/agents)",
-    description=_CSV_NOTE,
+    description=CSV_NOTE,
 )
 def agents_csv(
     _: ReadPrincipal, engine: EngineDep, settings: SettingsDep, query: AgentQueryDep
@@ -77,7 +48,7 @@ def agents_csv(
     rows = exports.export_agents(
         engine=engine, query=query, offline_after=settings.agent_offline_after, now=utcnow()
     )
-    return _download(CSVStream, exports.csv_chunks(rows, AGENT_COLUMNS), "agents.csv")
+    return download(CSVStream, exports.csv_chunks(rows, AGENT_COLUMNS), "agents.csv")
 
 
 @router.get(
@@ -92,19 +63,19 @@ def agents_json(
     rows = exports.export_agents(
         engine=engine, query=query, offline_after=settings.agent_offline_after, now=utcnow()
     )
-    return _download(JSONStream, exports.json_chunks(rows), "agents.json")
+    return download(JSONStream, exports.json_chunks(rows), "agents.json")
 
 
 @router.get(
     "/api/export/events.csv",
     response_class=CSVStream,
-    responses=_csv_doc(EVENT_COLUMNS),
+    responses=csv_answer(EVENT_COLUMNS),
     summary="Events as CSV (same filters and order as GET /api/events)",
-    description=_CSV_NOTE,
+    description=CSV_NOTE,
 )
 def events_csv(_: ReadPrincipal, engine: EngineDep, query: EventQueryDep) -> StreamingResponse:
     rows = exports.export_events(engine=engine, query=query)
-    return _download(CSVStream, exports.csv_chunks(rows, EVENT_COLUMNS), "events.csv")
+    return download(CSVStream, exports.csv_chunks(rows, EVENT_COLUMNS), "events.csv")
 
 
 @router.get(
@@ -115,15 +86,15 @@ def events_csv(_: ReadPrincipal, engine: EngineDep, query: EventQueryDep) -> Str
 )
 def events_json(_: ReadPrincipal, engine: EngineDep, query: EventQueryDep) -> StreamingResponse:
     rows = exports.export_events(engine=engine, query=query)
-    return _download(JSONStream, exports.json_chunks(rows), "events.json")
+    return download(JSONStream, exports.json_chunks(rows), "events.json")
 
 
 @router.get(
     "/api/export/samples.csv",
     response_class=CSVStream,
-    responses=_csv_doc(SAMPLE_COLUMNS),
+    responses=csv_answer(SAMPLE_COLUMNS),
     summary="Miner samples as CSV, oldest first, with stale_rate and effective_hashrate",
-    description=_CSV_NOTE,
+    description=CSV_NOTE,
 )
 def samples_csv(
     _: ReadPrincipal,
@@ -133,7 +104,7 @@ def samples_csv(
     until: SampleUntil = None,
 ) -> StreamingResponse:
     rows = _samples(miner_id, since, until, engine)
-    return _download(CSVStream, exports.csv_chunks(rows, SAMPLE_COLUMNS), "samples.csv")
+    return download(CSVStream, exports.csv_chunks(rows, SAMPLE_COLUMNS), "samples.csv")
 
 
 @router.get(
@@ -150,4 +121,4 @@ def samples_json(
     until: SampleUntil = None,
 ) -> StreamingResponse:
     rows = _samples(miner_id, since, until, engine)
-    return _download(JSONStream, exports.json_chunks(rows), "samples.json")
+    return download(JSONStream, exports.json_chunks(rows), "samples.json")
