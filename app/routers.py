@@ -30,6 +30,7 @@ from app.audit.api import router as audit_api
 from app.audit.pages import router as audit_pages
 from app.auth.api import router as auth_api
 from app.auth.pages import router as auth_pages
+from app.availability.api import router as availability_api
 from app.core.templating import add_nav_count
 from app.dashboard.api.metric_tiles import router as dashboard_metric_tiles_api
 from app.dashboard.api.mobile import router as dashboard_mobile_api
@@ -67,6 +68,7 @@ API_ROUTERS: list[APIRouter] = [
     alerts_exports_api,
     alerts_notifications_api,
     audit_api,
+    availability_api,
 ]
 
 WEB_ROUTERS: list[APIRouter] = [

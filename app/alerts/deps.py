@@ -1,15 +1,14 @@
 """Query dependencies of the alerts routes: the incident filters, shared by the list and the
 export, and the clock every alerts write reads."""
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
 from app.alerts.incidents import IncidentQuery
 from app.alerts.schemas import IncidentState
-from app.core.timeutil import UTCDateTime, utcnow
+from app.core.deps import ClockDep, get_clock
+from app.core.timeutil import UTCDateTime
 from app.models.alerts import Severity
 
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
@@ -44,9 +43,5 @@ async def incident_query(
 IncidentQueryDep = Annotated[IncidentQuery, Depends(incident_query)]
 
 
-async def get_clock() -> Callable[[], datetime]:
-    """What "now" is for the alerts routes (tests override it to inject a clock)."""
-    return utcnow
-
-
-ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+# The clock every alerts write reads: app.core.deps's, which tests override.
+__all__ = ["ClockDep", "get_clock"]

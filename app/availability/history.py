@@ -29,6 +29,15 @@ from app.models import Agent, AgentStatusChange, Miner, MinerSample, Silence
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """One row of an agent's status history, as availability reads it."""
+
+    at: datetime
+    from_status: str | None
+    to_status: str
+
+
+@dataclass(frozen=True)
 class SubjectTime:
     """A subject's down, maintenance and known time (normal forms), for one window."""
 
@@ -64,8 +73,9 @@ def agent_time(session: Session, agent: Agent, window: Interval, offline_after: 
         .scalars()
         .all()
     )
+    rows = [before, *inside] if before is not None else list(inside)
     down, known = agent_intervals(
-        [before, *inside] if before is not None else list(inside),
+        [StatusChange(row.at, row.from_status, row.to_status) for row in rows],
         reported=agent.status,
         last_seen_at=agent.last_seen_at,
         window=window,
@@ -78,7 +88,7 @@ def agent_time(session: Session, agent: Agent, window: Interval, offline_after: 
 
 
 def agent_intervals(
-    changes: list[AgentStatusChange],
+    changes: list[StatusChange],
     *,
     reported: str,
     last_seen_at: datetime | None,
@@ -201,6 +211,19 @@ def _zero(table: type[MinerSample]) -> Any:
     return func.coalesce(func.nullif(h1, 0), h15, h1) == literal_column("0")
 
 
+def silences_within(session: Session, window: Interval) -> list[Silence]:
+    """Every silence whose span meets `window` (one query, for any number of subjects)."""
+    return list(
+        session.execute(
+            select(Silence).where(
+                and_(col(Silence.starts_at) < window.end, col(Silence.ends_at) > window.start)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
 def maintenance_time(
     session: Session,
     window: Interval,
@@ -210,17 +233,26 @@ def maintenance_time(
     domain: str | None = None,
 ) -> Intervals:
     """Every silence without a ruleId that covers the subject, within `window`."""
-    rows = (
-        session.execute(
-            select(Silence).where(
-                and_(col(Silence.starts_at) < window.end, col(Silence.ends_at) > window.start)
-            )
-        )
-        .scalars()
-        .all()
+    return maintenance_of(
+        silences_within(session, window),
+        window,
+        subject_type=subject_type,
+        subject=subject,
+        domain=domain,
     )
+
+
+def maintenance_of(
+    silences: list[Silence],
+    window: Interval,
+    *,
+    subject_type: str,
+    subject: str,
+    domain: str | None = None,
+) -> Intervals:
+    """The time within `window` the given silences put the subject under maintenance."""
     found: Intervals = []
-    for silence in rows:
+    for silence in silences:
         if (silence.matchers or {}).get("ruleId") is not None:
             continue  # muting one rule says nothing about the subject as a whole
         if not matches(

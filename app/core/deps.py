@@ -11,6 +11,7 @@ import contextvars
 import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from app.core.db import RequestSession
 from app.core.pagination import MAX_LIMIT, Cursor, decode_cursor
 from app.core.read_cache import ReadCache
 from app.core.telemetry import Metrics
+from app.core.timeutil import utcnow
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -150,3 +152,12 @@ async def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+async def get_clock() -> Callable[[], datetime]:
+    """What "now" is for the routes that judge time (alerts, availability): tests override
+    it to inject a clock."""
+    return utcnow
+
+
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]

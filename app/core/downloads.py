@@ -29,12 +29,13 @@ def download(
     return response(chunks, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def csv_answer(columns: tuple[str, ...]) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` of a CSV export with these columns."""
+def csv_answer(columns: tuple[str, ...], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a CSV export with these columns, its errors (401, 403 and
+    `statuses`) answered as JSON."""
     return {
         200: {
             "description": f"Columns: {', '.join(columns)}.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-        **json_errors(401, 403),
+        **json_errors(401, 403, *statuses),
     }

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from app.alerts.health import judge_fleet
 from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
+from app.availability.service import Uptime, miner_uptimes
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
 from app.core.pagination import decode_cursor, encode_cursor
@@ -55,6 +56,7 @@ class MinerCard:
     last_seen_at: datetime
     tiles: list[Tile]
     health: HealthName
+    uptime: Uptime | None
 
 
 def miner_href(miner_id: str) -> str:
@@ -62,7 +64,7 @@ def miner_href(miner_id: str) -> str:
     return f"/miners/{quote(miner_id, safe='')}"
 
 
-def _card(item: MinerPublic, now: datetime, health: HealthName) -> MinerCard:
+def _card(item: MinerPublic, now: datetime, health: HealthName, uptime: Uptime | None) -> MinerCard:
     latest = item.latest
     return MinerCard(
         miner_id=item.miner_id,
@@ -74,6 +76,7 @@ def _card(item: MinerPublic, now: datetime, health: HealthName) -> MinerCard:
         # Exactly what GET /api/miners/tiles computes for this miner's newest sample.
         tiles=build_tiles(latest, now) if latest else [],
         health=health,
+        uptime=uptime,
     )
 
 
@@ -108,6 +111,12 @@ def miners_page(
         session=session, now=now, offline_after=settings.agent_offline_after, judgement=judgement
     )
     problems = [problem for problem in judgement.problems if problem.subject_type == "miner"]
+    uptimes = miner_uptimes(
+        session=session,
+        miner_ids=[item.miner_id for item in items],
+        now=now,
+        offline_after=settings.agent_offline_after,
+    )
     this_page = f"/miners?{urlencode({'cursor': cursor})}" if cursor else "/miners"
     return render(
         request,
@@ -116,7 +125,13 @@ def miners_page(
             "section": "miners",
             "page_title": "Miners",
             "cards": [
-                _card(item, now, judgement.miners.get(item.miner_id, "unknown")) for item in items
+                _card(
+                    item,
+                    now,
+                    judgement.miners.get(item.miner_id, "unknown"),
+                    uptimes.get(item.miner_id),
+                )
+                for item in items
             ],
             "problems": problems[:PROBLEMS_SHOWN],
             "problems_total": len(problems),
@@ -201,6 +216,12 @@ def miner_page(
         "subject_alerts": subject_alerts(
             session, subject_type="miner", subject=miner_id, domain=None, now=now
         ),
+        "uptime": miner_uptimes(
+            session=session,
+            miner_ids=[miner_id],
+            now=now,
+            offline_after=settings.agent_offline_after,
+        ).get(miner_id),
         "base_url": base_url,
         "export_query": urlencode({"miner_id": miner_id}),
         "ranges": [(key, label) for key, (label, _span) in miner_summary.RANGES.items()],

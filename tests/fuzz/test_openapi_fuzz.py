@@ -44,6 +44,7 @@ _UNSTATABLE_422 = re.compile(
     r"|^channels: unknown channel |^runbookId: unknown runbook |^url: "
     r"|^endsAt: must be (later than startsAt|in the future)$"
     r"|^endsAt: at most \d+ days after startsAt$"
+    r"|^month: must not be in the future$"
 )
 _EXECUTE = "POST /api/runbooks/{runbook_id}/execute"
 

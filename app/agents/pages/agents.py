@@ -21,6 +21,7 @@ from app.agents.status import effective_status
 from app.alerts import health as alert_health
 from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
+from app.availability.service import agent_uptimes
 from app.core.deps import LimitParam, SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, decode_cursor, encode_cursor
@@ -179,7 +180,11 @@ def agents_page(
         except UnprocessableError as exc:
             errors["cursor"] = exc.detail
     # One judgement for the page: a fixed number of queries, whatever the page size.
-    healths = alert_health.agent_health(session, now=now, agent_ids=[agent.id for agent in agents])
+    shown_ids = [agent.id for agent in agents]
+    healths = alert_health.agent_health(session, now=now, agent_ids=shown_ids)
+    uptimes = agent_uptimes(
+        session=session, agent_ids=shown_ids, now=now, offline_after=offline_after
+    )
     problems = alert_health.problems(session, now=now, subject_type="agent")
     domains = agent_service.agent_domains(session=session)
     if view.domain and view.domain not in domains:
@@ -195,6 +200,7 @@ def agents_page(
             "errors": errors,
             "agents": agents,
             "healths": healths,
+            "uptimes": uptimes,
             "problems": problems[:PROBLEMS_SHOWN],
             "problems_total": len(problems),
             "total": total,
@@ -303,6 +309,12 @@ def agent_page(
             "memory": agent_memory.memory_summary(session=session, agent_id=agent.id, since=since),
             "memory_url": "/api"
             + _agent_url(agent.id, f"/memory?{urlencode({'since': isoformat(since)})}"),
+            "uptime": agent_uptimes(
+                session=session,
+                agent_ids=[agent.id],
+                now=now,
+                offline_after=settings.agent_offline_after,
+            )[agent.id],
             "runbooks": applicable.runbooks,
             "runbooks_specific": applicable.specific,
             "general_tag": runbook_service.GENERAL_RUNBOOK_TAG,
