@@ -17,9 +17,9 @@ test: deps assets system-deps check
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser
-# download does not work here). Installed with apt-get when run as root; otherwise those
+# download does not work here), PgBouncer for tests/pgbouncer/. Installed with apt-get when run as root; otherwise those
 # tests skip loudly (and fail under CI=true).
-SYSTEM_PACKAGES := chromium
+SYSTEM_PACKAGES := chromium pgbouncer
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \

@@ -25,7 +25,7 @@ from app.auth.deps import LoginRequiredError, login_url
 from app.auth.session import SessionCodec
 from app.core.allowed_methods import AllowedMethodsMiddleware
 from app.core.config import Settings, get_settings
-from app.core.db import create_db_engine, parse_database_url
+from app.core.db import api_database_target, create_db_engine, parse_database_url
 from app.core.errors import PrismError, UnavailableError
 from app.core.json_input import LoneSurrogateMiddleware
 from app.core.limits import InputLimitsMiddleware
@@ -55,7 +55,7 @@ logger = logging.getLogger("prism.app")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    target = parse_database_url(settings.api_db_url)
+    target = api_database_target(settings.api_db_url, settings.api_db_listen_url)
     # Before migrating: `prism db restore` sees this server, and it never starts mid-restore.
     app.state.serving_lock = await asyncio.to_thread(hold_serving_lock, target)
     engine = create_db_engine(
@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for warning in settings.start_up_warnings():
         logger.warning(warning)
     # A bad URL fails here, with one clear line, before anything is served.
-    parse_database_url(settings.api_db_url)
+    api_database_target(settings.api_db_url, settings.api_db_listen_url)
     if settings.main_db_url:
         parse_database_url(settings.main_db_url, variable="PRISM_MAIN_DB_URL")
     app = FastAPI(

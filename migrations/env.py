@@ -7,6 +7,7 @@ import app.models  # noqa: F401  (registers every table on the metadata)
 from app.core.config import Settings
 from app.core.db import create_db_engine, parse_database_url
 from app.models import metadata
+from app.ops.partitions import include_in_comparison
 
 config = context.config
 target_metadata = metadata
@@ -20,6 +21,8 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         compare_type=True,
         render_as_batch=True,  # SQLite alters tables by copying them
         literal_binds=url is not None,
+        # Day partitions (PostgreSQL) are made at run time, not by the models.
+        include_name=include_in_comparison,
     )
 
 

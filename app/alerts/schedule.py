@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.db import DatabaseTarget
 from app.core.timeutil import utcnow
 from app.live.broadcaster import Publisher
-from app.live.pg_fanout import libpq_url
+from app.live.pg_fanout import session_libpq_url
 from app.maindb.database import MainDatabase
 from app.ops.scheduler import Job, PeriodicJob
 
@@ -126,6 +126,6 @@ def alert_schedule(
         job,
         interval=interval,
         first_delay=interval if first_delay is None else first_delay,
-        lock_url=None if target.is_sqlite else libpq_url(target),
+        lock_url=None if target.is_sqlite else session_libpq_url(target),
         lock_key=ALERTS_LOCK_KEY,
     )

@@ -26,7 +26,7 @@ from app.auth import tokens
 from app.auth.tokens import TOKEN_PREFIX
 from app.cli.support import sqlite_file_missing
 from app.core.config import Settings
-from app.core.db import create_db_engine, parse_database_url
+from app.core.db import api_database_target, create_db_engine
 
 logger = logging.getLogger("prism.server")
 
@@ -73,7 +73,7 @@ def announcement(settings: Settings, *, host: str, port: int, workdir: Path) -> 
 
 def active_token_count(settings: Settings) -> int:
     """Stored tokens not revoked; 0 when the database or its token table does not exist yet."""
-    target = parse_database_url(settings.api_db_url)
+    target = api_database_target(settings.api_db_url, settings.api_db_listen_url)
     if sqlite_file_missing(target) is not None:
         return 0  # serve's start-up migration creates it; do not create it here
     engine = create_db_engine(target, busy_timeout_seconds=settings.db_timeout)

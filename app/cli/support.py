@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import DatabaseTarget, create_db_engine, parse_database_url
+from app.core.db import DatabaseTarget, api_database_target, create_db_engine
 from app.core.errors import PrismError
 from app.core.logging_setup import configure_logging
 from app.ops import migrations
@@ -100,7 +100,7 @@ def load_settings() -> Settings:
 
 
 def database_target(settings: Settings) -> DatabaseTarget:
-    target = parse_database_url(settings.api_db_url)
+    target = api_database_target(settings.api_db_url, settings.api_db_listen_url)
     _database_display.set(target.display)
     return target
 

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=DEFAULT_DB_URL,
         validation_alias=AliasChoices("PRISM_API_DB_URL", "PRISM_DB_URL", "api_db_url"),
     )
+    # A direct PostgreSQL URL for LISTEN and the jobs' advisory locks when PRISM_API_DB_URL
+    # goes through PgBouncer in transaction mode (SPEC §15); unset: PRISM_API_DB_URL.
+    api_db_listen_url: str | None = None
     main_db_url: str | None = None
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None
@@ -125,7 +128,14 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
-    @field_validator("main_db_url", "gateway_url", "auth_verify_url", "backup_dir", mode="before")
+    @field_validator(
+        "api_db_listen_url",
+        "main_db_url",
+        "gateway_url",
+        "auth_verify_url",
+        "backup_dir",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -3,7 +3,7 @@
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -44,10 +44,18 @@ class DatabaseTarget:
 
     url: URL
     engine_options: dict[str, Any] = field(default_factory=dict)
+    # PRISM_API_DB_LISTEN_URL: a direct server for what needs a session of its own (LISTEN,
+    # session-level advisory locks) when `url` goes through a transaction pooler.
+    session_url: URL | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def server_session_url(self) -> URL:
+        """Where a connection that must keep its server session goes: direct when configured."""
+        return self.session_url or self.url
 
     @property
     def display(self) -> str:
@@ -81,6 +89,13 @@ def parse_database_url(raw: str, *, variable: str = "PRISM_API_DB_URL") -> Datab
                 options[name] = convert(text)
             except ValueError:
                 raise ConfigError(f"{variable}: {name}={text!r} is not a valid value") from None
+    if "prepare_threshold" in query:
+        raw_threshold = query.pop("prepare_threshold")
+        threshold_text = raw_threshold if isinstance(raw_threshold, str) else raw_threshold[-1]
+        # A psycopg connect() keyword, not a libpq parameter: libpq refuses unknown keys.
+        options["connect_args"] = {
+            "prepare_threshold": _prepare_threshold(variable, threshold_text)
+        }
     # asyncpg spells TLS as ssl=...; libpq (psycopg) as sslmode=...
     if "ssl" in query and "sslmode" not in query:
         ssl = query.pop("ssl")
@@ -89,6 +104,47 @@ def parse_database_url(raw: str, *, variable: str = "PRISM_API_DB_URL") -> Datab
     if not url.database:
         raise ConfigError(f"{variable}: the PostgreSQL URL names no database")
     return DatabaseTarget(url.set(drivername="postgresql+psycopg", query=query), options)
+
+
+def _prepare_threshold(variable: str, text: str) -> int | None:
+    """`none` turns psycopg's server-side prepared statements off; a number sets when they start."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        threshold = int(text)
+    except ValueError:
+        threshold = -1
+    if threshold < 0:
+        raise ConfigError(
+            f"{variable}: prepare_threshold={text!r} is not valid (use none, or a count >= 0)"
+        )
+    return threshold
+
+
+def api_database_target(api_url: str, listen_url: str | None) -> DatabaseTarget:
+    """The console database, with PRISM_API_DB_LISTEN_URL (a direct server) when set.
+
+    A listen URL means the API URL goes through a transaction pooler (PgBouncer 1.18 cannot
+    carry server-side prepared statements from one transaction to the next), so psycopg's
+    automatic prepares are turned off unless the API URL sets prepare_threshold itself.
+    """
+    target = parse_database_url(api_url)
+    if listen_url is None:
+        return target
+    if target.is_sqlite:
+        raise ConfigError(
+            "PRISM_API_DB_LISTEN_URL is set but PRISM_API_DB_URL is SQLite: a listen URL is "
+            "for PostgreSQL behind PgBouncer; unset it"
+        )
+    listen = parse_database_url(listen_url, variable="PRISM_API_DB_LISTEN_URL")
+    if listen.is_sqlite:
+        raise ConfigError(
+            f"PRISM_API_DB_LISTEN_URL: {listen.display!r} is not PostgreSQL (LISTEN and advisory "
+            "locks need a direct postgresql://user:pass@host:5432/db connection)"
+        )
+    connect_args = {"prepare_threshold": None, **target.engine_options.get("connect_args", {})}
+    options = {**target.engine_options, "connect_args": connect_args}
+    return replace(target, engine_options=options, session_url=listen.url)
 
 
 QueryObserver = Callable[[float], None]

@@ -60,6 +60,16 @@ def libpq_url(target: DatabaseTarget) -> str:
     return target.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def session_libpq_url(target: DatabaseTarget) -> str:
+    """libpq URL for a connection that keeps its session (LISTEN, session advisory locks).
+
+    PRISM_API_DB_LISTEN_URL when set: a transaction pooler hands each transaction to any
+    server connection, so a LISTEN or a lock would stay on one the console no longer holds.
+    """
+    url = target.server_session_url
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def encode(origin: str, seq: int, message: Message) -> list[str] | None:
     """The NOTIFY payloads carrying `message`, or None when it is over MAX_MESSAGE_BYTES.
 
@@ -344,6 +354,6 @@ async def start_fanout(broadcaster: Broadcaster, target: DatabaseTarget) -> PgFa
                 "than one worker"
             )
         return None
-    fanout = PgFanout(broadcaster, libpq_url(target))
+    fanout = PgFanout(broadcaster, session_libpq_url(target))
     await fanout.start()
     return fanout

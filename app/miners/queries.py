@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlmodel import Session, col
 
 from app.core.errors import InvalidCursorError, NotFoundError
@@ -28,7 +28,14 @@ def newest_sample_select(*columns: Any, sampled_only: bool = False) -> Select[An
     join however many samples are stored. Outer (a miner without a sample gets NULL sample
     columns) unless `sampled_only`.
     """
-    pointer = col(MinerSample.id) == col(Miner.last_sample_id)
+    # The time too: on PostgreSQL's day partitions (app/ops/partitions.py) it lets each
+    # lookup visit the one partition holding the sample instead of every partition's
+    # index (measured: 18 ms instead of 326 ms for 2,000 miners over 14 days). The miner
+    # row always carries its sample's recorded_at (ingest and retention set both).
+    pointer = and_(
+        col(MinerSample.id) == col(Miner.last_sample_id),
+        col(MinerSample.recorded_at) == col(Miner.last_recorded_at),
+    )
     return select(*columns).select_from(Miner).join(MinerSample, pointer, isouter=not sampled_only)
 
 

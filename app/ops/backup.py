@@ -159,8 +159,12 @@ def _sqlite_check(connection: sqlite3.Connection, check: str) -> str:
 
 
 def pg_client_connection(target: DatabaseTarget) -> tuple[str, dict[str, str]]:
-    """The --dbname for pg_dump / pg_restore / psql and their environment (password inside)."""
-    url = target.url
+    """The --dbname for pg_dump / pg_restore / psql and their environment (password inside).
+
+    The direct server when PRISM_API_DB_LISTEN_URL is set: pg_dump needs one session for its
+    snapshot, which a transaction pooler does not keep.
+    """
+    url = target.server_session_url
     environment = dict(os.environ)
     if url.password:
         # Through the environment: a command line is visible to every user of the machine.

@@ -33,7 +33,7 @@ from app.core.config import Settings
 from app.core.db import DatabaseTarget
 from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
-from app.live.pg_fanout import libpq_url
+from app.live.pg_fanout import session_libpq_url
 from app.ops import backup
 from app.ops.backup import BackupInfo
 from app.ops.scheduler import PeriodicJob
@@ -221,7 +221,7 @@ class Backups:
             lambda _stopping: self.run_round(),
             interval=self.interval_seconds,
             first_delay=first_delay,
-            lock_url=None if self.target.is_sqlite else libpq_url(self.target),
+            lock_url=None if self.target.is_sqlite else session_libpq_url(self.target),
             lock_key=BACKUP_LOCK_KEY,
         )
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
-from app.core.db import DatabaseTarget, create_db_engine, parse_database_url
+from app.core.db import DatabaseTarget, api_database_target, create_db_engine
 from app.maindb import MainDatabase
 from app.ops import doctor_checks_maindb as maindb_checks
 from app.ops import doctor_checks_postgres as postgres_checks
@@ -64,7 +64,7 @@ def diagnose(
     `main_db` is the main database as the service opens it (None when not configured);
     `now` dates the newest backup; `disk_usage` reads free space (tests shrink the disk).
     """
-    target = parse_database_url(settings.api_db_url)
+    target = api_database_target(settings.api_db_url, settings.api_db_listen_url)
     checks: list[Check] = []
     missing = _missing_sqlite_file(target)
     if missing is not None:

@@ -16,12 +16,15 @@ DEFAULT_MAX_OVERFLOW = 10
 # Connections a process opens besides its pool: live fan-out's LISTEN, a scheduled job's lock.
 EXTRA_CONNECTIONS = 2
 
+# A foreign key of a partitioned table has a clone per partition (conparentid names the
+# parent's): each key is listed once, broken when it or one of its clones is.
 _DISABLED_FOREIGN_KEYS = """
 SELECT c.conrelid::regclass::text, c.conname, NOT c.convalidated AS not_valid,
-       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')
+       EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_constraint k ON k.oid = t.tgconstraint
+               WHERE (k.oid = c.oid OR k.conparentid = c.oid) AND t.tgenabled = 'D')
          AS disabled
 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-WHERE c.contype = 'f' AND n.nspname = current_schema()
+WHERE c.contype = 'f' AND n.nspname = current_schema() AND c.conparentid = 0
 ORDER BY 1, 2
 """
 

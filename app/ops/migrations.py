@@ -16,7 +16,9 @@ from sqlalchemy import Connection, Dialect, Engine, MetaData, Table, inspect, te
 from sqlalchemy.schema import CreateTable
 
 import app.models  # noqa: F401  (registers every table)
+from app.core.timeutil import utcnow
 from app.models import metadata
+from app.ops import partitions
 
 logger = logging.getLogger("prism.migrations")
 
@@ -104,6 +106,10 @@ def _adopt_and_upgrade(config: Config, revision: str) -> None:
         if connection.dialect.name == "sqlite":
             _rebuild_legacy_sqlite_tables(connection)
     command.upgrade(config, revision)
+    # A database started after days down gets today's day partitions before any insert.
+    partitions.ensure_partitions(
+        connection, now=utcnow(), skew_seconds=partitions.START_UP_SKEW_SECONDS
+    )
 
 
 def _rebuild_legacy_sqlite_tables(connection: Connection) -> None:
@@ -198,7 +204,12 @@ def differences(engine: Engine) -> list[Any]:
     """What autogenerate sees between the models and the database (empty when in sync)."""
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "target_metadata": metadata}
+            connection,
+            opts={
+                "compare_type": True,
+                "target_metadata": metadata,
+                "include_name": partitions.include_in_comparison,
+            },
         )
         return list(compare_metadata(context, metadata))
 

@@ -1,5 +1,6 @@
 """Retention: delete old samples (and their rollup), events, status history, alert history
-and audit rows in batches.
+and audit rows in batches; on PostgreSQL, drop the whole day partitions of samples, rollup
+and events first (app/ops/partitions.py).
 
 Each batch is its own short transaction, so ingest (which needs the write lock on SQLite, and
 row locks on PostgreSQL) waits at most one batch, never the whole prune.
@@ -17,6 +18,7 @@ from app.alerts.retention import prune_alert_history
 from app.audit.retention import prune_audit
 from app.miners.rollup import prune_rollup
 from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
+from app.ops import partitions
 
 BATCH_SIZE = 5_000
 
@@ -68,12 +70,24 @@ def prune(
         ("events", AgentEvent.id, AgentEvent.at, event_cutoff),
         ("status history", AgentStatusChange.id, AgentStatusChange.at, event_cutoff),
     )
+    whole_days = {
+        table: _drop_whole_days(session, table, cutoff, label, report)
+        for table, cutoff, label in (
+            ("minersample", sample_cutoff, "samples"),
+            ("minersamplerollup", sample_cutoff, "rollup buckets"),
+            ("agentevent", event_cutoff, "events"),
+        )
+    }
     samples, memory_samples, events, changes = (
         _delete_older(session, key, moment, cutoff, batch_size, label, report)
         for label, key, moment, cutoff in targets
     )
+    samples += whole_days["minersample"]
+    events += whole_days["agentevent"]
     # After the samples, so the minute holding the cutoff is rebuilt from what is left.
-    rollup_buckets = prune_rollup(session=session, cutoff=sample_cutoff, batch_size=batch_size)
+    rollup_buckets = whole_days["minersamplerollup"] + prune_rollup(
+        session=session, cutoff=sample_cutoff, batch_size=batch_size
+    )
     if rollup_buckets:
         report("rollup buckets", rollup_buckets)
     repointed, removed = repair_miner_pointers(session=session)
@@ -102,6 +116,21 @@ def prune(
     )
 
 
+def _drop_whole_days(
+    session: Session, table: str, cutoff: datetime, label: str, report: Progress
+) -> int:
+    """On PostgreSQL, drop `table`'s day partitions wholly older than `cutoff` (one short
+    transaction each); the batched delete then only visits the day holding the cutoff and
+    the DEFAULT partition. Returns the rows dropped (0 where the table is not partitioned)."""
+    total = 0
+    for name in partitions.expired_partitions(session.connection(), table, cutoff):
+        total += partitions.drop_partition(session.connection(), name)
+        session.commit()
+        report(label, total)
+    session.commit()  # ends the catalog read's transaction when nothing was dropped
+    return total
+
+
 def _delete_older(
     session: Session,
     key: Any,
@@ -115,7 +144,9 @@ def _delete_older(
     total = 0
     while True:
         batch = select(key).where(moment < cutoff).limit(batch_size)
-        result = session.exec(delete(table).where(key.in_(batch)))
+        # `moment < cutoff` again outside: on a partitioned table it limits the delete to
+        # the partitions that can hold such rows (partition pruning); a no-op elsewhere.
+        result = session.exec(delete(table).where(moment < cutoff, key.in_(batch)))
         session.commit()
         deleted = int(result.rowcount or 0)
         total += deleted

@@ -1,4 +1,5 @@
-"""Scheduled jobs inside the service: retention every hour, on one replica at a time.
+"""Scheduled jobs inside the service: retention (and, on PostgreSQL, creating the day
+partitions ahead) every hour, on one replica at a time.
 
 A job runs in a worker thread (pruning is blocking database work), driven by an asyncio task
 the lifespan starts and stops. On PostgreSQL a run first takes a session-level advisory lock
@@ -26,8 +27,8 @@ from sqlmodel import Session
 from app.core.config import Settings
 from app.core.db import DatabaseTarget
 from app.core.timeutil import utcnow
-from app.live.pg_fanout import libpq_url
-from app.ops import retention
+from app.live.pg_fanout import session_libpq_url
+from app.ops import partitions, retention
 
 logger = logging.getLogger("prism.scheduler")
 
@@ -138,17 +139,25 @@ def retention_job(
     clock: Callable[[], datetime] = utcnow,
     batch_size: int = retention.BATCH_SIZE,
 ) -> Job:
-    """The retention prune of PRISM_RETENTION_*_DAYS as a job (logs what it deleted)."""
+    """The retention prune of PRISM_RETENTION_*_DAYS as a job (logs what it deleted); on
+    PostgreSQL it first creates the day partitions of the coming days (app/ops/partitions.py)."""
 
     def run(stopping: threading.Event) -> None:
         def between_batches(_label: str, _count: int) -> None:
             if stopping.is_set():
                 raise JobStoppedError
 
+        now = clock()
+        with engine.begin() as connection:
+            created = partitions.ensure_partitions(
+                connection, now=now, skew_seconds=settings.max_clock_skew_seconds
+            )
+        if created:
+            logger.info("created day partitions %s", ", ".join(created))
         with Session(engine) as session:
             result = retention.prune(
                 session=session,
-                now=clock(),
+                now=now,
                 samples_days=settings.retention_samples_days,
                 events_days=settings.retention_events_days,
                 audit_days=settings.retention_audit_days,
@@ -209,6 +218,6 @@ def retention_schedule(
         retention_job(engine, settings),
         interval=interval,
         first_delay=first_delay,
-        lock_url=None if target.is_sqlite else libpq_url(target),
+        lock_url=None if target.is_sqlite else session_libpq_url(target),
         lock_key=RETENTION_LOCK_KEY,
     )

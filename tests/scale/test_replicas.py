@@ -200,6 +200,11 @@ def test_the_largest_event_ingest_accepts_reaches_the_other_replica(
 
 
 def test_each_replica_streams_a_message_exactly_once(pair: tuple[Replica, Replica]) -> None:
+    assert_each_message_streamed_once(pair)
+
+
+def assert_each_message_streamed_once(pair: tuple[Replica, Replica]) -> None:
+    """A sample posted to one replica reaches each replica's stream exactly once."""
     a, b = pair
     miner, marker_b, marker_a = unique("rig"), unique("marker-b"), unique("marker-a")
     with (
