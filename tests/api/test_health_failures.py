@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -158,53 +158,46 @@ def test_a_failed_start_up_migration_is_not_ready_and_says_why(blank_db_url: str
         assert client.get("/health").json()["status"] == "down"
 
 
-@contextmanager
-def _hold_database(url: str, server: Engine) -> Iterator[None]:
-    """Make every console-DB check block: an exclusive SQLite lock, or a PostgreSQL table lock."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        # No busy wait: each attempt fails at once, and the next one closes the server's
-        # connections again.
-        connection = sqlite3.connect(str(parsed.database), isolation_level=None, timeout=0)
+class _Hold:
+    """Every console-DB check blocks until release(): an exclusive SQLite lock (in rollback
+    journal mode: WAL would let readers through), or a PostgreSQL table lock."""
 
-        def held() -> bool:
-            # WAL would let readers through. Leaving it needs no other connection open: the
-            # server's pooled ones are closed (its delivery worker may open one again).
-            server.dispose()
-            try:
-                if connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
-                    return False
-                connection.execute("BEGIN EXCLUSIVE")
-            except sqlite3.OperationalError:
-                return False
-            return True
-
-        wait_until(held, "an exclusive lock on the server's database")
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-            connection.close()
-    else:
-        libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq) as pg:
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            sqlite_db = sqlite3.connect(str(parsed.database), isolation_level=None)
+            # Leaving WAL needs no other connection open: the caller holds before any server
+            # starts (a running one's background workers may always hold one).
+            assert sqlite_db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+            sqlite_db.execute("BEGIN EXCLUSIVE")
+            self._release = lambda: (sqlite_db.execute("ROLLBACK"), sqlite_db.close())
+        else:
+            libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            pg = psycopg.connect(libpq)
             pg.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
-            try:
-                yield
-            finally:
-                pg.rollback()
+            self._release = lambda: (pg.rollback(), pg.close())
+
+    def release(self) -> None:
+        self._release()
 
 
 def test_a_hanging_database_fails_the_probes_instead_of_hanging(
     blank_db_url: str, real_probe_budget: None
 ) -> None:
     migrate(blank_db_url)
+    on_sqlite = make_url(blank_db_url).get_backend_name() == "sqlite"
+    # SQLite: held before the server starts (see _Hold); PostgreSQL: once it runs, so its
+    # start-up is not what waits.
+    hold = _Hold(blank_db_url) if on_sqlite else None
     # A busy timeout far above the probes' budget: only the probe's own limit can answer.
     with _client(blank_db_url, db_timeout=10) as client:
-        with _hold_database(blank_db_url, client.app.state.engine):  # type: ignore[attr-defined]
+        hold = hold or _Hold(blank_db_url)
+        try:
             ready = client.get("/readyz?verbose")
             api = client.get("/api/health")
             health = client.get("/health")
+        finally:
+            hold.release()
 
         assert ready.status_code == 503
         assert "[-]consoleDb failed: timed out after" in ready.text
