@@ -16,11 +16,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# pg_dump for `prism db backup` on PostgreSQL.
+# pg_dump for `prism db backup` on PostgreSQL; /backups, owned by the service user, is where
+# docker-compose.yml mounts the scheduled backups volume.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 10001 --shell /usr/sbin/nologin prism
+ && useradd --create-home --uid 10001 --shell /usr/sbin/nologin prism \
+ && install -d -o prism -g prism /backups
 WORKDIR /app
 COPY pyproject.toml requirements.lock README.md ./
 COPY app ./app

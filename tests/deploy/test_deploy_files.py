@@ -52,8 +52,11 @@ def test_compose_runs_two_console_replicas_after_migrations(compose: dict[str, A
 
 def test_compose_wires_both_databases_and_shared_secrets(compose: dict[str, Any]) -> None:
     env = compose["services"]["console"]["environment"]
+    # Requests through PgBouncer; what needs a session (LISTEN, locks, pg_dump) direct.
     assert env["PRISM_API_DB_URL"].startswith("postgresql://prism:")
-    assert "@console-db:5432/prism" in env["PRISM_API_DB_URL"]
+    assert "@pgbouncer:6432/prism" in env["PRISM_API_DB_URL"]
+    assert env["PRISM_API_DB_LISTEN_URL"].startswith("postgresql://prism:")
+    assert "@console-db:5432/prism" in env["PRISM_API_DB_LISTEN_URL"]
     assert env["PRISM_MAIN_DB_URL"].startswith("postgresql://prism_reader:")
     assert "@main-db:5432/main" in env["PRISM_MAIN_DB_URL"]
     # Replicas must share the session secret; secrets are required, never defaulted.
@@ -88,3 +91,28 @@ def test_the_image_vendors_every_file_make_assets_vendors(dockerfile: str) -> No
     vendored = set(re.findall(r"node_modules/\S+\.(?:js|css)", makefile))
     assert vendored, "the Makefile's assets recipe copies nothing from node_modules"
     assert vendored <= set(re.findall(r"node_modules/\S+\.(?:js|css)", dockerfile))
+
+
+def test_compose_puts_pgbouncer_in_transaction_mode_before_the_console_db(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    bouncer = services["pgbouncer"]
+    assert bouncer["build"] == "./deploy/pgbouncer"
+    assert bouncer["depends_on"]["console-db"]["condition"] == "service_healthy"
+    assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", bouncer["environment"]["PRISM_DB_PASSWORD"])
+    ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
+    assert re.search(r"^pool_mode = transaction$", ini, flags=re.MULTILINE)
+    assert re.search(r"^prism = host=console-db port=5432 dbname=prism$", ini, flags=re.MULTILINE)
+    assert re.search(r"^listen_port = 6432$", ini, flags=re.MULTILINE)
+    # The password is written at start from the environment, never into the image.
+    assert "PRISM_DB_PASSWORD" in (ROOT / "deploy/pgbouncer/entrypoint.sh").read_text()
+
+
+def test_compose_keeps_scheduled_backups_on_a_volume(compose: dict[str, Any]) -> None:
+    console = compose["services"]["console"]
+    backup_dir = console["environment"]["PRISM_BACKUP_DIR"]
+    assert f"backups:{backup_dir}" in console["volumes"]
+    assert "backups" in compose["volumes"]
+    # The image's service user owns the mount point, so the volume starts writable.
+    assert f"install -d -o prism -g prism {backup_dir}" in (ROOT / "Dockerfile").read_text()
