@@ -23,9 +23,7 @@ TokenId = Annotated[str, Path(max_length=32, description="The token's id (not th
     summary="List tokens, newest first",
 )
 def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
-    """Every token (they are few, so the list is never cut: `nextCursor` is always null).
-
-    Scope: `admin`."""
+    """Every token (they are few, so the list is never cut: `nextCursor` is always null)."""
     rows = tokens.list_tokens(session=session)
     return TokenList(items=[TokenPublic.model_validate(row) for row in rows])
 
@@ -40,7 +38,7 @@ def list_tokens(_principal: AdminPrincipal, session: SessionDep) -> TokenList:
 def create_token(
     body: TokenCreate, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> TokenCreated:
-    """Scope: `admin`. Audited as `token.create` (never with the secret)."""
+    """Audited as `token.create` (never with the secret)."""
     row, plaintext = tokens.create_token(
         session=session, name=body.name, scope=body.scope, actor=actor
     )
@@ -56,6 +54,6 @@ def create_token(
 def revoke_token(
     token_id: TokenId, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> TokenPublic:
-    """The token's browser sessions end with it. Scope: `admin`. Audited as `token.revoke`."""
+    """The token's browser sessions end with it. Audited as `token.revoke`."""
     revoked = tokens.revoke_token(session=session, token_id=token_id, actor=actor)
     return TokenPublic.model_validate(revoked)

@@ -48,9 +48,7 @@ def list_runbooks(
         str | None, Query(max_length=64, description="Only runbooks with this tag.")
     ] = None,
 ) -> RunbookPage:
-    """Every runbook when no `limit` is given (as existing clients expect), else one page.
-
-    Scope: `read`."""
+    """Every runbook when no `limit` is given (as existing clients expect), else one page."""
     rows, last = runbooks.list_runbooks(
         session=session, q=q, tag=tag, limit=page.limit, after=page.cursor
     )
@@ -70,7 +68,7 @@ def list_runbooks(
 def create_runbook(
     body: RunbookCreate, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> RunbookEnvelope:
-    """Scope: `admin`. Audited as `runbook.create`."""
+    """Audited as `runbook.create`."""
     runbook = runbooks.create_runbook(session=session, data=body, actor=actor)
     return RunbookEnvelope(runbook=RunbookPublic.model_validate(runbook))
 
@@ -84,7 +82,6 @@ def create_runbook(
 def get_runbook(
     runbook_id: RunbookId, _principal: ReadPrincipal, session: SessionDep
 ) -> RunbookEnvelope:
-    """Scope: `read`."""
     runbook = runbooks.get_runbook(session=session, runbook_id=runbook_id)
     return RunbookEnvelope(runbook=RunbookPublic.model_validate(runbook))
 
@@ -102,7 +99,7 @@ def update_runbook(
     actor: AuditActorDep,
     session: SessionDep,
 ) -> RunbookEnvelope:
-    """Scope: `admin`. Audited as `runbook.update`."""
+    """Audited as `runbook.update`."""
     runbook = runbooks.update_runbook(
         session=session, runbook_id=runbook_id, data=body, actor=actor
     )
@@ -119,7 +116,7 @@ def update_runbook(
 def delete_runbook(
     runbook_id: RunbookId, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> None:
-    """Scope: `admin`. Audited as `runbook.delete`."""
+    """Audited as `runbook.delete`."""
     runbooks.delete_runbook(session=session, runbook_id=runbook_id, actor=actor)
 
 
@@ -140,7 +137,7 @@ def execute_runbook(
 ) -> ExecuteResponse:
     """Validate `input` against the runbook's schema, record the run, send it to the gateway.
 
-    Scope: `operate` (or `admin`), not read: executing records a run and starts a workflow, a
+    Operate, not read: executing records a run and starts a workflow, a
     change of state. Audited as `runbook.execute` (a repeated idempotency key starts nothing
     and is not audited again).
 
@@ -182,7 +179,6 @@ def list_runs(
         ),
     ] = None,
 ) -> RunPage:
-    """Scope: `read`."""
     rows, last = runs.list_runs(
         session=session,
         runbook_id=runbook_id,
@@ -208,7 +204,6 @@ def get_run(
     _principal: ReadPrincipal,
     session: SessionDep,
 ) -> RunPublic:
-    """Scope: `read`."""
     runbooks.get_runbook(session=session, runbook_id=runbook_id)
     run = runs.get_run(session=session, runbook_id=runbook_id, run_id=run_id)
     if run is None:

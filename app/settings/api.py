@@ -31,7 +31,6 @@ WriteKey = Annotated[
     summary="List settings by key",
 )
 def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep) -> SettingPage:
-    """Scope: `read`."""
     rows, last = settings_store.list_settings(
         session=session, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
     )
@@ -48,7 +47,6 @@ def list_settings(_principal: ReadPrincipal, session: SessionDep, page: PageDep)
     summary="One setting",
 )
 def get_setting(key: ReadKey, _principal: ReadPrincipal, session: SessionDep) -> SettingPublic:
-    """Scope: `read`."""
     return SettingPublic.model_validate(settings_store.get_setting(session=session, key=key))
 
 
@@ -65,7 +63,7 @@ def put_setting(
     actor: AuditActorDep,
     session: SessionDep,
 ) -> SettingPublic:
-    """Scope: `admin`. Audited as `setting.set`."""
+    """Audited as `setting.set`."""
     setting = settings_store.put_setting(session=session, key=key, value=body.value, actor=actor)
     return SettingPublic.model_validate(setting)
 
@@ -80,5 +78,5 @@ def put_setting(
 def delete_setting(
     key: WriteKey, _principal: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> None:
-    """Scope: `admin`. Audited as `setting.delete`."""
+    """Audited as `setting.delete`."""
     settings_store.delete_setting(session=session, key=key, actor=actor)

@@ -107,7 +107,7 @@ def create_agent(
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
-    """Scope: `admin`. Audited as `agent.create`."""
+    """Audited as `agent.create`."""
     now = utcnow()
     outcome = agent_service.create_agent(
         session=session,
@@ -160,7 +160,7 @@ def update_agent(
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
-    """Scope: `admin`. Audited as `agent.update`."""
+    """Audited as `agent.update`."""
     return _update(agent_id, body, actor, session, settings, broadcaster)
 
 
@@ -179,7 +179,7 @@ def put_agent(
     settings: SettingsDep,
     broadcaster: PublisherDep,
 ) -> AgentPublic:
-    """Scope: `admin`. Audited as `agent.update`."""
+    """Audited as `agent.update`."""
     return _update(agent_id, body, actor, session, settings, broadcaster)
 
 
@@ -193,7 +193,7 @@ def put_agent(
 def delete_agent(
     agent_id: AgentId, _: AdminPrincipal, actor: AuditActorDep, session: SessionDep
 ) -> Response:
-    """Scope: `admin`. Audited as `agent.delete`."""
+    """Audited as `agent.delete`."""
     agent_service.delete_agent(session=session, agent_id=agent_id, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -32,7 +32,6 @@ def _announce(broadcaster: Publisher, metric_id: str) -> None:
     summary="List metric tiles by title",
 )
 def list_metrics(_principal: ReadPrincipal, session: SessionDep, page: PageDep) -> MetricPage:
-    """Scope: `read`."""
     rows, last = dashboard_metrics.list_metrics(
         session=session, limit=page.limit or DEFAULT_LIMIT, after=page.cursor
     )
@@ -56,7 +55,7 @@ def create_metric(
     session: SessionDep,
     broadcaster: PublisherDep,
 ) -> MetricEnvelope:
-    """Scope: `admin`. Audited as `metric.create`."""
+    """Audited as `metric.create`."""
     metric = dashboard_metrics.create_metric(session=session, data=body, actor=actor)
     _announce(broadcaster, metric.metric_id)
     return MetricEnvelope(metric=MetricTile.model_validate(metric))
@@ -71,7 +70,6 @@ def create_metric(
 def get_metric(
     metric_id: MetricId, _principal: ReadPrincipal, session: SessionDep
 ) -> MetricEnvelope:
-    """Scope: `read`."""
     metric = dashboard_metrics.get_metric(session=session, metric_id=metric_id)
     return MetricEnvelope(metric=MetricTile.model_validate(metric))
 
@@ -90,7 +88,7 @@ def update_metric(
     session: SessionDep,
     broadcaster: PublisherDep,
 ) -> MetricEnvelope:
-    """Scope: `admin`. Audited as `metric.update`."""
+    """Audited as `metric.update`."""
     metric = dashboard_metrics.update_metric(
         session=session, metric_id=metric_id, data=body, actor=actor
     )
@@ -112,6 +110,6 @@ def delete_metric(
     session: SessionDep,
     broadcaster: PublisherDep,
 ) -> None:
-    """Scope: `admin`. Audited as `metric.delete`."""
+    """Audited as `metric.delete`."""
     dashboard_metrics.delete_metric(session=session, metric_id=metric_id, actor=actor)
     _announce(broadcaster, metric_id)
