@@ -48,7 +48,8 @@ def evaluator_job(
     def run(_stopping: threading.Event) -> None:
         with _exclusive(lock_file) as held:
             if not held:
-                logger.info("alerts skipped this round: another process is evaluating")
+                # Every interval on every process but one: not worth an INFO line.
+                logger.debug("alerts skipped this round: another process is evaluating")
                 return
             report = evaluate_once(
                 engine, settings, now=clock(), publisher=publisher, main_db=main_db
@@ -128,4 +129,5 @@ def alert_schedule(
         first_delay=interval if first_delay is None else first_delay,
         lock_url=None if target.is_sqlite else session_libpq_url(target),
         lock_key=ALERTS_LOCK_KEY,
+        skip_log_level=logging.DEBUG,
     )

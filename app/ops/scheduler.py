@@ -60,8 +60,12 @@ class PeriodicJob:
         first_delay: float,
         lock_url: str | None = None,
         lock_key: int = RETENTION_LOCK_KEY,
+        skip_log_level: int = logging.INFO,
     ) -> None:
         self.name = name
+        # A job every few seconds (the evaluator) skips on every replica but one each round:
+        # at INFO that is a line per replica every interval.
+        self._skip_log_level = skip_log_level
         self._job = job
         self._interval = interval
         self._first_delay = first_delay
@@ -84,7 +88,11 @@ class PeriodicJob:
         ) as conn:
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
             if row is None or not row[0]:
-                logger.info("%s skipped this round: another replica is running it", self.name)
+                logger.log(
+                    self._skip_log_level,
+                    "%s skipped this round: another replica is running it",
+                    self.name,
+                )
                 return False
             # Leaving the block closes the connection, which releases the lock even when the
             # job failed or the connection broke.
