@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -215,7 +216,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     install_url_rules(app)
+    _build_routes_now(app)
     return app
+
+
+def _build_routes_now(app: FastAPI) -> None:
+    """Build every included router's effective routes here, in one thread.
+
+    FastAPI builds them at the first request that reaches each router. Built by many first
+    requests at once (50 concurrent actions on a fresh replica), pydantic's schema generation
+    for the shared parameter types raced and one request answered 500.
+    """
+    for _context in iter_route_contexts(app.routes):
+        pass
+    for route in app.router.routes:
+        low_priority = getattr(route, "effective_low_priority_routes", None)
+        if callable(low_priority):
+            low_priority()
 
 
 def _json_safe(value: Any) -> Any:
