@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from app.core.batched_delete import delete_in_batches
 from app.models.alerts import Incident, IncidentEvent, Notification
 
 # Called after each batch with the table's label and the rows deleted from it so far.
@@ -64,19 +65,11 @@ def _prune_incidents(
 def _prune_notifications(
     session: Session, cutoff: datetime, batch_size: int, progress: Progress
 ) -> int:
-    total = 0
-    finished = col(Notification.status).in_(("sent", "failed"))
-    while True:
-        batch = (
-            select(col(Notification.id))
-            .where(finished, col(Notification.created_at) < cutoff)
-            .limit(batch_size)
-        )
-        result = session.exec(delete(Notification).where(col(Notification.id).in_(batch)))
-        session.commit()
-        deleted = int(result.rowcount or 0)
-        total += deleted
-        if deleted:
-            progress("notifications", total)
-        if deleted < batch_size:
-            return total
+    return delete_in_batches(
+        session,
+        col(Notification.id),
+        col(Notification.status).in_(("sent", "failed")),
+        col(Notification.created_at) < cutoff,
+        batch_size=batch_size,
+        on_batch=lambda total: progress("notifications", total),
+    )

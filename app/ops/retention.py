@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from app.alerts.retention import prune_alert_history
 from app.audit.retention import prune_audit
+from app.core.batched_delete import delete_in_batches
 from app.miners.rollup import prune_rollup
 from app.models import AgentEvent, AgentMemorySample, AgentStatusChange, Miner, MinerSample
 from app.ops import partitions
@@ -140,20 +141,9 @@ def _delete_older(
     label: str,
     report: Progress,
 ) -> int:
-    table = key.class_
-    total = 0
-    while True:
-        batch = select(key).where(moment < cutoff).limit(batch_size)
-        # `moment < cutoff` again outside: on a partitioned table it limits the delete to
-        # the partitions that can hold such rows (partition pruning); a no-op elsewhere.
-        result = session.exec(delete(table).where(moment < cutoff, key.in_(batch)))
-        session.commit()
-        deleted = int(result.rowcount or 0)
-        total += deleted
-        if deleted:
-            report(label, total)
-        if deleted < batch_size:
-            return total
+    return delete_in_batches(
+        session, key, moment < cutoff, batch_size=batch_size, on_batch=lambda n: report(label, n)
+    )
 
 
 def repair_miner_pointers(*, session: Session) -> tuple[int, int]:
