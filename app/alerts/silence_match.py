@@ -11,7 +11,7 @@ that subject is under maintenance. One with a ruleId only mutes that rule.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlmodel import Session, col, select
@@ -28,20 +28,35 @@ def clock_minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def weekly_windows(
+    recurrence: Mapping[str, Any], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The recurrence's weekly windows (UTC, whole minutes) within [start, end), clipped: the
+    one rule of when a recurring silence applies; an end at or before the start runs past
+    midnight into the next day ("00:00"-"00:00" is the whole day)."""
+    start, end = as_utc(start), as_utc(end)
+    weekdays = {int(day) for day in recurrence.get("weekdays", [])}
+    opens_at = clock_minutes(recurrence["start"])
+    length = clock_minutes(recurrence["end"]) - opens_at
+    if length <= 0:
+        length += 24 * 60
+    found: list[tuple[datetime, datetime]] = []
+    # From the day before: a window opened then may run into the span.
+    day = (start - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        if day.weekday() in weekdays:
+            opens = day + timedelta(minutes=opens_at)
+            closes = opens + timedelta(minutes=length)
+            if min(closes, end) > max(opens, start):
+                found.append((max(opens, start), min(closes, end)))
+        day += timedelta(days=1)
+    return found
+
+
 def in_weekly_window(recurrence: Mapping[str, Any], now: datetime) -> bool:
     """Whether `now` (read in UTC) falls inside one of the recurrence's weekly windows."""
     moment = as_utc(now)
-    weekdays = {int(day) for day in recurrence.get("weekdays", [])}
-    start, end = clock_minutes(recurrence["start"]), clock_minutes(recurrence["end"])
-    # Windows are whole minutes: 01:59:59 is still inside a window ending at 02:00.
-    minute = moment.hour * 60 + moment.minute
-    today = moment.weekday()
-    if start < end:
-        return today in weekdays and start <= minute < end
-    # The window wraps: from start today to end tomorrow. Today's window covers the late
-    # part; yesterday's window covers the part after midnight.
-    yesterday = (today - 1) % 7
-    return (today in weekdays and minute >= start) or (yesterday in weekdays and minute < end)
+    return bool(weekly_windows(recurrence, moment, moment + timedelta(microseconds=1)))
 
 
 def applies_at(silence: Silence, now: datetime) -> bool:
@@ -85,6 +100,21 @@ def matches(
     return _matches_given(
         _given(silence.matchers or {}),
         rule_id=rule_id,
+        subject_type=subject_type,
+        subject=subject,
+        domain=domain,
+    )
+
+
+def covers_subject(
+    silence: Silence, *, subject_type: str, subject: str, domain: str | None
+) -> bool:
+    """Whether the silence puts the subject under maintenance: it matches the subject and
+    names no ruleId (muting one rule says nothing about the subject as a whole)."""
+    # With rule_id None a silence's ruleId matcher never equals: it is left out.
+    return _matches_given(
+        _given(silence.matchers or {}),
+        rule_id=None,
         subject_type=subject_type,
         subject=subject,
         domain=domain,

@@ -10,18 +10,24 @@
 - known time starts at an agent's first recorded status (earlier if the first change names
   the status it left) or, without history, spans the window; for a miner at its first sample.
 
-One agent's rows are few; a miner's month of 10-second samples is 260,000 rows, so only the
-samples that start an outage leave the database (a window function finds them).
+Agents are read in three statements whatever their number: the newest status change before
+the window for each (a correlated LIMIT 1 through the history's (agent_id, at) index), every
+change inside it, and the silences that meet it. A miner's month of 10-second samples is
+260,000 rows, so only the samples that start an outage leave the database (a window
+function finds them).
 """
 
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from app.alerts.silence_match import clock_minutes, matches
+from app.alerts.silence_match import covers_subject, weekly_windows
 from app.availability.intervals import Interval, Intervals, normalized
 from app.core.downsampling import epoch_seconds
 from app.core.timeutil import as_utc, parse_datetime
@@ -47,44 +53,64 @@ class SubjectTime:
 
 
 def agent_time(session: Session, agent: Agent, window: Interval, offline_after: int) -> SubjectTime:
-    before = (
-        session.execute(
-            select(AgentStatusChange)
-            .where(
-                col(AgentStatusChange.agent_id) == agent.id,
-                col(AgentStatusChange.at) < window.start,
-            )
-            .order_by(col(AgentStatusChange.at).desc(), col(AgentStatusChange.id).desc())
-            .limit(1)
+    """One agent's time over `window`: agents_time() for its id."""
+    [(_agent, time)] = agents_time(session, window, offline_after, [agent.id])
+    return time
+
+
+def agents_time(
+    session: Session,
+    window: Interval,
+    offline_after: int,
+    agent_ids: Sequence[str] | None = None,
+) -> Iterator[tuple[Agent, SubjectTime]]:
+    """(agent, its time over `window`) for every agent (or those of `agent_ids`), by id."""
+    earlier = aliased(AgentStatusChange)
+    before_id = (
+        select(col(earlier.id))
+        .where(col(earlier.agent_id) == col(Agent.id), col(earlier.at) < window.start)
+        .order_by(col(earlier.at).desc(), col(earlier.id).desc())
+        .limit(1)
+        .correlate(Agent)
+        .scalar_subquery()
+    )
+    last = aliased(AgentStatusChange)
+    chosen = select(Agent, col(last.at), col(last.from_status), col(last.to_status)).outerjoin(
+        last, col(last.id) == before_id
+    )
+    changes_inside = select(
+        col(AgentStatusChange.agent_id),
+        col(AgentStatusChange.at),
+        col(AgentStatusChange.from_status),
+        col(AgentStatusChange.to_status),
+    ).where(col(AgentStatusChange.at) >= window.start, col(AgentStatusChange.at) < window.end)
+    if agent_ids is not None:
+        chosen = chosen.where(col(Agent.id).in_(list(agent_ids)))
+        changes_inside = changes_inside.where(col(AgentStatusChange.agent_id).in_(list(agent_ids)))
+    agents = session.execute(chosen.order_by(col(Agent.id))).all()
+    inside: dict[str, list[StatusChange]] = defaultdict(list)
+    for agent_id, at, from_status, to_status in session.execute(
+        changes_inside.order_by(
+            col(AgentStatusChange.agent_id), col(AgentStatusChange.at), col(AgentStatusChange.id)
         )
-        .scalars()
-        .first()
-    )
-    inside = (
-        session.execute(
-            select(AgentStatusChange)
-            .where(
-                col(AgentStatusChange.agent_id) == agent.id,
-                col(AgentStatusChange.at) >= window.start,
-                col(AgentStatusChange.at) < window.end,
-            )
-            .order_by(col(AgentStatusChange.at), col(AgentStatusChange.id))
+    ):
+        inside[agent_id].append(StatusChange(as_utc(at), from_status, to_status))
+    silences = silences_within(session, window)
+    for agent, at, from_status, to_status in agents:
+        changes = inside.get(agent.id, [])
+        if at is not None:
+            changes = [StatusChange(as_utc(at), from_status, to_status), *changes]
+        down, known = agent_intervals(
+            changes,
+            reported=agent.status,
+            last_seen_at=agent.last_seen_at,
+            window=window,
+            offline_after=offline_after,
         )
-        .scalars()
-        .all()
-    )
-    rows = [before, *inside] if before is not None else list(inside)
-    down, known = agent_intervals(
-        [StatusChange(row.at, row.from_status, row.to_status) for row in rows],
-        reported=agent.status,
-        last_seen_at=agent.last_seen_at,
-        window=window,
-        offline_after=offline_after,
-    )
-    maintenance = maintenance_time(
-        session, window, subject_type="agent", subject=agent.id, domain=agent.domain
-    )
-    return SubjectTime(down=down, maintenance=maintenance, known=known)
+        maintenance = maintenance_of(
+            silences, window, subject_type="agent", subject=agent.id, domain=agent.domain
+        )
+        yield agent, SubjectTime(down=down, maintenance=maintenance, known=known)
 
 
 def agent_intervals(
@@ -126,31 +152,32 @@ def agent_intervals(
 
 def miner_time(session: Session, miner: Miner, window: Interval, offline_after: int) -> SubjectTime:
     dialect = session.get_bind().dialect.name
+    recorded_at = col(MinerSample.recorded_at)
     this_miner = col(MinerSample.miner_id) == miner.miner_id
-    previous = session.execute(
-        select(col(MinerSample.recorded_at), _zero(MinerSample))
-        .where(this_miner, col(MinerSample.recorded_at) < window.start)
-        .order_by(col(MinerSample.recorded_at).desc())
+    # The samples on either side of the window belong to the read: the one before says
+    # whether the window starts inside an outage, the one after where the last one ends.
+    before = session.execute(
+        select(recorded_at)
+        .where(this_miner, recorded_at < window.start)
+        .order_by(recorded_at.desc())
         .limit(1)
-    ).first()
-    following = session.execute(
-        select(col(MinerSample.recorded_at))
-        .where(this_miner, col(MinerSample.recorded_at) >= window.end)
-        .order_by(col(MinerSample.recorded_at))
+    ).scalar()
+    after = session.execute(
+        select(recorded_at)
+        .where(this_miner, recorded_at >= window.end)
+        .order_by(recorded_at)
         .limit(1)
     ).scalar()
     samples = (
         select(
-            col(MinerSample.recorded_at).label("at"),
-            func.lead(col(MinerSample.recorded_at))
-            .over(order_by=col(MinerSample.recorded_at))
-            .label("next_at"),
+            recorded_at.label("at"),
+            func.lead(recorded_at).over(order_by=recorded_at).label("next_at"),
             _zero(MinerSample).label("zero"),
         )
         .where(
             this_miner,
-            col(MinerSample.recorded_at) >= window.start,
-            col(MinerSample.recorded_at) < window.end,
+            recorded_at >= (before if before is not None else window.start),
+            recorded_at <= after if after is not None else recorded_at < window.end,
         )
         .subquery()
     )
@@ -161,18 +188,7 @@ def miner_time(session: Session, miner: Miner, window: Interval, offline_after: 
         .where(or_(samples.c.zero, next_at.is_(None), gap > offline_after))
         .order_by(at)
     ).all()
-    first_inside = session.execute(
-        select(func.min(col(MinerSample.recorded_at))).where(
-            this_miner,
-            col(MinerSample.recorded_at) >= window.start,
-            col(MinerSample.recorded_at) < window.end,
-        )
-    ).scalar()
-    rows: list[tuple[datetime | str, datetime | str | None, bool]] = []
-    if previous is not None:
-        rows.append((previous[0], first_inside or following, bool(previous[1])))
-    for start, next_start, zero in starts:
-        rows.append((start, next_start if next_start is not None else following, bool(zero)))
+    rows = [(start, next_start, bool(zero)) for start, next_start, zero in starts]
     down = miner_intervals(rows, window=window, offline_after=offline_after)
     first_seen = as_utc(miner.first_seen_at)
     maintenance = maintenance_time(session, window, subject_type="miner", subject=miner.miner_id)
@@ -253,39 +269,12 @@ def maintenance_of(
     """The time within `window` the given silences put the subject under maintenance."""
     found: Intervals = []
     for silence in silences:
-        if (silence.matchers or {}).get("ruleId") is not None:
-            continue  # muting one rule says nothing about the subject as a whole
-        if not matches(
-            silence, rule_id="", subject_type=subject_type, subject=subject, domain=domain
-        ):
+        if not covers_subject(silence, subject_type=subject_type, subject=subject, domain=domain):
             continue
-        span = Interval(
-            max(as_utc(silence.starts_at), window.start), min(as_utc(silence.ends_at), window.end)
-        )
+        start = max(as_utc(silence.starts_at), window.start)
+        end = min(as_utc(silence.ends_at), window.end)
         if silence.recurrence is None:
-            found.append(span)
+            found.append(Interval(start, end))
         else:
-            found.extend(weekly_windows(silence.recurrence, span))
+            found.extend(Interval(*span) for span in weekly_windows(silence.recurrence, start, end))
     return normalized(found)
-
-
-def weekly_windows(recurrence: dict[str, Any], span: Interval) -> Intervals:
-    """A recurrence's weekly windows (UTC) inside `span`."""
-    weekdays = {int(day) for day in recurrence.get("weekdays", [])}
-    start_minutes = clock_minutes(recurrence["start"])
-    end_minutes = clock_minutes(recurrence["end"])
-    length = end_minutes - start_minutes
-    if length <= 0:
-        length += 24 * 60  # runs past midnight ("00:00"-"00:00" is the whole day)
-    found: Intervals = []
-    # From the day before the span: a window started then may run into it.
-    day = (span.start - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < span.end:
-        if day.weekday() in weekdays:
-            opens = day + timedelta(minutes=start_minutes)
-            closes = opens + timedelta(minutes=length)
-            clipped_start, clipped_end = max(opens, span.start), min(closes, span.end)
-            if clipped_end > clipped_start:
-                found.append(Interval(clipped_start, clipped_end))
-        day += timedelta(days=1)
-    return found

@@ -11,8 +11,7 @@ from sqlmodel import Session, col
 
 from app.agents.service import get_agent
 from app.availability.compute import Availability, availability, segments
-from app.availability.fleet import agents_time
-from app.availability.history import SubjectTime, agent_time, miner_time
+from app.availability.history import SubjectTime, agent_time, agents_time, miner_time
 from app.availability.intervals import Interval, Intervals
 from app.availability.schemas import (
     AvailabilityReport,
