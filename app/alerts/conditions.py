@@ -36,17 +36,15 @@ Choices the spec leaves open, made here once:
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Float,
     Row,
-    Select,
     and_,
     case,
     cast,
-    false,
     func,
     or_,
     select,
@@ -54,12 +52,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from app.agents.status import effective_status, effective_status_column, offline_cutoff
+from app.agents.status import effective_status_column, offline_cutoff
+from app.alerts.drift import drift_matches
 from app.alerts.kinds import KINDS
+from app.alerts.targets import Match, Scope, Statement, target_clause
 from app.core.timeutil import as_utc
 from app.maindb.database import MainDatabase
-from app.maindb.fleet import MAX_MAIN_AGENTS, ConsoleAgent, reconcile
-from app.maindb.schemas import ReconciliationRow, Unavailable
 from app.miners.queries import newest_sample_select
 from app.miners.rollup import bucket_of, effective_hashrate_sql
 from app.models import MINER_SAMPLE_ROLLUP, Agent, AgentEvent, AgentStatusChange, Miner
@@ -72,19 +70,6 @@ TEN_MINUTES = 600
 _MINUTES = MINER_SAMPLE_ROLLUP.c
 _TENS_TABLE = MINER_SAMPLE_ROLLUP.alias("tens")
 _TENS = _TENS_TABLE.c
-# A SELECT of any columns (Select is generic in the types of its columns).
-Statement = Select[*tuple[Any, ...]]
-AnySelect = TypeVar("AnySelect", bound=Statement)
-
-
-@dataclass(frozen=True)
-class Match:
-    """One subject for which a rule's condition holds."""
-
-    subject: str
-    value: float | None
-    since: datetime
-    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +95,7 @@ def find_matches(
     `params` are resolved (app.alerts.kinds.resolve_params).
     """
     if kind == "fleet_drift":
-        return _drift_matches(
+        return drift_matches(
             session, params, target, now=now, offline_after=offline_after, main_db=main_db
         )
     query = condition_query(kind, params, target, now=now, offline_after=offline_after)
@@ -136,54 +121,6 @@ def condition_query(
     # Each builder adds it where the agent or miner table is in scope.
     scope = target_clause(target, subject_type, subject, domain)
     return builder(params, Scope(scope), now=as_utc(now), offline_after=offline_after)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The rule's target as a condition on the agent or miner table (None: everyone)."""
-
-    clause: ColumnElement[bool] | None
-
-    def apply(self, statement: AnySelect) -> AnySelect:
-        return statement if self.clause is None else statement.where(self.clause)
-
-
-def target_clause(
-    target: Mapping[str, Any],
-    subject_type: str,
-    subject: ColumnElement[Any],
-    domain: ColumnElement[Any] | None,
-) -> ColumnElement[bool] | None:
-    """SQL for the rule's target: None for {} (every subject); every list given must hold."""
-    clauses: list[ColumnElement[bool]] = []
-    for key, names in _target_lists(target):
-        if key == f"{subject_type}s":
-            clauses.append(subject.in_(names))
-        elif key == "domains" and domain is not None:
-            clauses.append(domain.in_(names))
-        else:
-            clauses.append(false())
-    return and_(*clauses) if clauses else None
-
-
-def in_target(
-    target: Mapping[str, Any], subject_type: str, subject: str, domain: str | None
-) -> bool:
-    """target_clause() for a subject in hand (fleet_drift is judged outside SQL)."""
-    for key, names in _target_lists(target):
-        if key == f"{subject_type}s":
-            if subject not in names:
-                return False
-        elif key != "domains" or domain is None or domain not in names:
-            return False
-    return True
-
-
-def _target_lists(target: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
-    return [
-        (key, [str(name) for name in values] if isinstance(values, list) else [])
-        for key, values in target.items()
-    ]
 
 
 # --- Agents ---------------------------------------------------------------------------------
@@ -483,46 +420,3 @@ _BUILDERS: dict[str, Callable[..., ConditionQuery]] = {
     "miner_temperature": _miner_temperature,
     "miner_stale_rate": _miner_stale_rate,
 }
-
-
-# --- Fleet drift (console and main registries, SPEC §8) --------------------------------------
-
-
-def _drift_matches(
-    session: Session,
-    params: Mapping[str, Any],
-    target: Mapping[str, Any],
-    *,
-    now: datetime,
-    offline_after: int,
-    main_db: MainDatabase | None,
-) -> dict[str, Match] | None:
-    """Agents the two registries disagree about, from the §8 reconciliation: one query on
-    each database. A main-only agent is named by its slug, else its id."""
-    if main_db is None:
-        return {}
-    rows = session.execute(select(Agent).order_by(col(Agent.id))).scalars().all()
-    domains = {agent.id: agent.domain for agent in rows}
-    console = [
-        ConsoleAgent(agent.id, agent.name, effective_status(agent, now, offline_after))
-        for agent in rows
-    ]
-    view = reconcile(main_db=main_db, console=console, limit=len(console) + MAX_MAIN_AGENTS)
-    if isinstance(view, Unavailable):
-        return None
-    wanted = {str(kind) for kind in params["kinds"]}
-    matches: dict[str, Match] = {}
-    for row in view.items:
-        if _drift_kind(row) not in wanted:
-            continue
-        subject = row.console_id or row.main_slug or str(row.main_id)
-        domain = domains.get(row.console_id) if row.console_id else None
-        if in_target(target, "agent", subject, domain):
-            matches[subject] = Match(subject, None, now, domain)
-    return matches
-
-
-def _drift_kind(row: ReconciliationRow) -> str | None:
-    if row.category == "in_both":
-        return "status_disagreement" if row.status_disagrees else None
-    return row.category

@@ -37,11 +37,12 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
 from app.alerts import outbox
-from app.alerts.conditions import Match, find_matches
+from app.alerts.conditions import find_matches
 from app.alerts.kinds import KINDS, resolve_params
 from app.alerts.silence_match import SilenceIndex
 from app.alerts.status_history import record_status_changes
 from app.alerts.sweep import sweep_stopped_rules
+from app.alerts.targets import Match
 from app.core.config import Settings
 from app.core.timeutil import as_utc
 from app.live.broadcaster import Message, Publisher

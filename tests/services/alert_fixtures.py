@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.alerts.conditions import Match, find_matches
+from app.alerts.conditions import find_matches
 from app.alerts.kinds import resolve_params
+from app.alerts.targets import Match
 from app.core.config import Settings
 from app.miners.ingest import record_samples
 from app.models import (
