@@ -12,8 +12,9 @@ Health is what every page, list, count and gauge shows, so it is decided here on
 
 `info` rules never make a subject unhealthy, firing or pending: info is something to know
 (a version changed, a drift seen), not something wrong. Their states stay visible in
-GET /api/alerts and among a problem's reasons. A firing state muted by a silence of its rule
-still counts: the silence stops the messages, the subject is no better for it.
+GET /api/alerts (app/alerts/current.py) and among a problem's reasons. A firing state muted
+by a silence of its rule still counts: the silence stops the messages, the subject is no
+better for it.
 
 Everything is set-based: a fixed handful of queries for a whole list or the whole fleet,
 whatever its size (never one per subject).
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlmodel import Session, col
 
-from app.alerts.health_schemas import AlertItem, Problem, ProblemReason
+from app.alerts.health_schemas import Problem, ProblemReason
 from app.alerts.silence_match import SilenceIndex
 from app.models import Agent, AlertRule, AlertState, Miner
 
@@ -72,7 +73,7 @@ class Subject:
     states: list[StateRow] = field(default_factory=list)
 
 
-def _states_select(subject_type: str | None, subjects: Sequence[str] | None) -> Select[Any]:
+def states_select(subject_type: str | None, subjects: Sequence[str] | None) -> Select[Any]:
     """The current states of enabled rules (a disabled rule judges nothing), with subjects."""
     columns: list[Any] = [
         col(AlertState.rule_id),
@@ -122,10 +123,10 @@ def load_states(
     subjects: Sequence[str] | None = None,
 ) -> list[StateRow]:
     """Current states (of one subject type, of some subjects), in one query."""
-    return _read_states(session, _states_select(subject_type, subjects), subjects)
+    return read_states(session, states_select(subject_type, subjects), subjects)
 
 
-def _read_states(
+def read_states(
     session: Session, query: Select[Any], subjects: Sequence[str] | None = None
 ) -> list[StateRow]:
     wanted = None if subjects is None else set(subjects)
@@ -431,80 +432,3 @@ def firing_count(session: Session) -> int:
         )
     )
     return int(session.execute(query).scalar_one())
-
-
-# --- GET /api/alerts ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertFilters:
-    """What GET /api/alerts narrows to; None or empty: no filter on that field."""
-
-    states: tuple[str, ...] = ()
-    severities: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    subject_type: str | None = None
-    subject: str | None = None
-    rule_id: str | None = None
-    silenced: bool | None = None
-
-
-def current_alerts(
-    session: Session, *, now: datetime, filters: AlertFilters | None = None
-) -> list[AlertItem]:
-    """Every current (pending or firing) state: firing, then pending, then silenced; each
-    group worst severity first, then oldest. Silenced is judged at `now` from the silences,
-    not from the evaluator's last mark, so ending a silence shows at once. Two queries."""
-    filters = filters or AlertFilters()
-    query = _states_select(filters.subject_type, None)
-    if filters.states:
-        query = query.where(col(AlertState.state).in_(filters.states))
-    if filters.severities:
-        query = query.where(col(AlertRule.severity).in_(filters.severities))
-    if filters.kinds:
-        query = query.where(col(AlertRule.kind).in_(filters.kinds))
-    if filters.subject is not None:
-        query = query.where(col(AlertState.subject) == filters.subject)
-    if filters.rule_id is not None:
-        query = query.where(col(AlertState.rule_id) == filters.rule_id)
-    rows = _read_states(session, query)
-    index = SilenceIndex.load(session, now)
-    items = []
-    for state in rows:
-        silenced = index.covers(
-            rule_id=state.rule_id,
-            subject_type=state.subject_type,
-            subject=state.subject,
-            domain=state.domain,
-        )
-        if filters.silenced is not None and silenced != filters.silenced:
-            continue
-        items.append(
-            AlertItem(
-                rule_id=state.rule_id,
-                rule_name=state.rule_name,
-                kind=state.kind,
-                severity=state.severity,
-                subject_type=state.subject_type,
-                subject=state.subject,
-                state=state.state,
-                since=state.since,
-                value=state.value,
-                silenced=silenced,
-                incident_id=state.incident_id,
-            )
-        )
-    items.sort(key=_alert_order)
-    return items
-
-
-def _alert_order(item: AlertItem) -> tuple[Any, ...]:
-    return (
-        item.silenced,
-        item.state != "firing",
-        SEVERITY_RANK.get(item.severity, 9),
-        item.since,
-        item.rule_id,
-        item.subject_type,
-        item.subject,
-    )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from app.alerts import channels, health, rules
+from app.alerts import channels, current, rules
 from app.alerts.apprise_urls import mask_url
 from app.audit.service import cli_actor
 from app.cli.support import fail, load_settings, one_line_errors, open_session, say
@@ -39,7 +39,7 @@ def _value(value: float | None) -> str:
 def list_command() -> None:
     """Current alerts (pending or firing): firing first, worst severity first, then oldest."""
     with open_session(load_settings()) as session:
-        items = health.current_alerts(session, now=utcnow())
+        items = current.current_alerts(session, now=utcnow())
     if not items:
         say("No alerts: every rule is ok for every subject.")
         return

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
-from app.alerts import health
+from app.alerts import current, health
 from app.core.timeutil import utcnow
 from app.models import AlertRule, AlertState, Miner
 from tests.support.db import wipe
@@ -401,7 +401,7 @@ def _statements_for(engine: Engine, size: int) -> dict[str, int]:
             "agent_health": lambda: health.agent_health(session, now=now),
             "problems": lambda: health.problems(session, now=now),
             "judge_fleet": lambda: health.judge_fleet(session, now=now),
-            "current_alerts": lambda: health.current_alerts(session, now=now),
+            "current_alerts": lambda: current.current_alerts(session, now=now),
             "firing_count": lambda: health.firing_count(session),
         }
         counts = {}

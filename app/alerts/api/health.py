@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.alerts import health
+from app.alerts import current, health
 from app.alerts.health_schemas import AlertList, ProblemList
 from app.auth.deps import AuthFirstRoute, ReadPrincipal
 from app.core.deps import SessionDep
@@ -49,7 +49,7 @@ def list_alerts(
         bool | None, Query(description="true: only silenced; false: only those notified.")
     ] = None,
 ) -> AlertList:
-    filters = health.AlertFilters(
+    filters = current.AlertFilters(
         states=tuple(state or ()),
         severities=tuple(severity or ()),
         kinds=tuple(kind or ()),
@@ -58,7 +58,7 @@ def list_alerts(
         rule_id=rule_id,
         silenced=silenced,
     )
-    return AlertList(items=health.current_alerts(session=session, now=utcnow(), filters=filters))
+    return AlertList(items=current.current_alerts(session=session, now=utcnow(), filters=filters))
 
 
 @router.get(

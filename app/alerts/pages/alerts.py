@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from app.alerts import health
+from app.alerts import current
 from app.alerts.deps import ClockDep
 from app.alerts.health_schemas import AlertItem
 from app.alerts.pages.common import url
@@ -41,11 +41,11 @@ def alerts_page(
         errors["subjectType"] = f"Choose one of {', '.join(SUBJECT_TYPES)}."
     items: list[AlertItem] = []
     if not errors:
-        filters = health.AlertFilters(
+        filters = current.AlertFilters(
             severities=(severity,) if severity else (),
             subject_type=cast(SubjectType | None, subject_type or None),  # checked above
         )
-        items = health.current_alerts(session, now=now, filters=filters)
+        items = current.current_alerts(session, now=now, filters=filters)
     params = {"severity": severity, "subjectType": subject_type}
     context: dict[str, Any] = {
         "section": "alerts",
