@@ -1,7 +1,8 @@
 """The evaluator (SPEC §11 "States"): one cycle judges every enabled rule at `now`.
 
 For each rule, one statement finds every subject for which its condition holds
-(app/alerts/conditions.py); the transitions follow from the rule's stored states:
+(app/alerts/conditions.py); the transitions follow from the rule's stored states
+(planned in app/alerts/transitions.py, written by app/alerts/transition_writes.py):
 
     no state   -> pending  (condition true; straight to firing when forSeconds is over)
     pending    -> firing   (held forSeconds since `since`): an incident opens, "fired"
@@ -26,12 +27,11 @@ Live messages go out after each commit.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
@@ -43,12 +43,13 @@ from app.alerts.silence_match import SilenceIndex
 from app.alerts.status_history import record_status_changes
 from app.alerts.sweep import sweep_stopped_rules
 from app.alerts.targets import Match
+from app.alerts.transition_writes import write_transitions
+from app.alerts.transitions import plan_transitions, promoted, stored_states
 from app.core.config import Settings
 from app.core.timeutil import as_utc
 from app.live.broadcaster import Message, Publisher
 from app.maindb.database import MainDatabase
-from app.models import AlertRule, AlertState, Incident, IncidentEvent
-from app.models.alerts import NotificationEvent
+from app.models import AlertRule
 
 logger = logging.getLogger("prism.alerts")
 
@@ -74,31 +75,6 @@ class EvaluationReport:
     status_changes: int = 0
     # Open incidents of rules that were disabled or deleted, resolved by the sweep.
     swept: int = 0
-
-
-@dataclass(frozen=True)
-class StoredState:
-    id: int
-    subject_type: str
-    subject: str
-    state: str
-    since: datetime
-    fired_at: datetime | None
-    value: float | None
-    silenced: bool
-    incident_id: int | None
-
-
-@dataclass
-class Transitions:
-    """What one rule's cycle changes, gathered first and written in a few statements."""
-
-    # (match, since, fired_at or None while pending, silenced)
-    new: list[tuple[Match, datetime, datetime | None, bool]] = field(default_factory=list)
-    # (state, match, fired_at or None while pending, silenced)
-    kept: list[tuple[StoredState, Match, datetime | None, bool]] = field(default_factory=list)
-    cleared: list[StoredState] = field(default_factory=list)
-    resolved: list[StoredState] = field(default_factory=list)
 
 
 def evaluate_once(
@@ -232,7 +208,7 @@ def _judge(
     if matches is None:
         report.skipped += 1
         return []
-    states = _stored_states(session, rule.id)
+    states = stored_states(session, rule.id)
 
     def covered(match: Match) -> bool:
         return silences.covers(
@@ -240,270 +216,15 @@ def _judge(
         )
 
     plan = plan_transitions(rule, matches, states, now=now, covered=covered)
-    messages = _write(
+    messages = write_transitions(
         session, rule, subject_type, plan, now=now, group_seconds=settings.alert_group_seconds
     )
     report.pending += sum(1 for _, _, fired_at, _ in plan.new if fired_at is None)
     report.fired += sum(1 for _, _, fired_at, _ in plan.new if fired_at is not None)
-    report.fired += sum(1 for state, _, fired_at, _ in plan.kept if _promoted(state, fired_at))
+    report.fired += sum(1 for state, _, fired_at, _ in plan.kept if promoted(state, fired_at))
     report.cleared += len(plan.cleared)
     report.resolved += len(plan.resolved)
     return messages
-
-
-def _stored_states(session: Session, rule_id: str) -> dict[str, StoredState]:
-    rows = session.execute(
-        select(
-            col(AlertState.id),
-            col(AlertState.subject_type),
-            col(AlertState.subject),
-            col(AlertState.state),
-            col(AlertState.since),
-            col(AlertState.fired_at),
-            col(AlertState.value),
-            col(AlertState.silenced),
-            col(AlertState.incident_id),
-        ).where(col(AlertState.rule_id) == rule_id)
-    ).all()
-    return {row.subject: StoredState(*row) for row in rows}
-
-
-def plan_transitions(
-    rule: AlertRule,
-    matches: dict[str, Match],
-    states: dict[str, StoredState],
-    *,
-    now: datetime,
-    covered: Callable[[Match], bool],
-) -> Transitions:
-    """The transitions of one rule from its matches and stored states (no I/O but `covered`,
-    which says whether a silence covers a match)."""
-    hold = timedelta(seconds=rule.for_seconds)
-    plan = Transitions()
-    for subject, match in matches.items():
-        state = states.get(subject)
-        # A condition cannot have started after now (a sample a little ahead of the clock).
-        since = min(as_utc(match.since), now) if state is None else state.since
-        fires_at = since + hold
-        fired_at = fires_at if fires_at <= now else None
-        if state is not None and state.state == "firing":
-            # Firing stays firing (even if forSeconds grew since), from when it fired.
-            fired_at = state.fired_at or fires_at
-        if state is None:
-            plan.new.append((match, since, fired_at, fired_at is not None and covered(match)))
-        else:
-            silenced = fired_at is not None and covered(match)
-            plan.kept.append((state, match, fired_at, silenced))
-    for subject, state in states.items():
-        if subject not in matches:
-            (plan.resolved if state.state == "firing" else plan.cleared).append(state)
-    return plan
-
-
-def _promoted(state: StoredState, fired_at: datetime | None) -> bool:
-    return state.state == "pending" and fired_at is not None
-
-
-class _RuleWrites:
-    """The rows one rule's transitions write, gathered, then sent in a few statements."""
-
-    def __init__(self, rule: AlertRule, subject_type: str, now: datetime) -> None:
-        self.rule = rule
-        self.subject_type = subject_type
-        self.now = now
-        self.messages: list[Message] = []
-        self.events: list[dict[str, Any]] = []
-        self.state_updates: list[dict[str, Any]] = []
-        self.incident_updates: list[dict[str, Any]] = []
-        self.gone: list[int] = []
-        self.notify: dict[NotificationEvent, list[int]] = {"firing": [], "resolved": []}
-
-    def message(self, subject: str, state: str) -> None:
-        rule = self.rule
-        data = {"ruleId": rule.id, "subject": subject, "state": state, "severity": rule.severity}
-        self.messages.append({"type": "alert", "data": data})
-
-    def event(self, incident_id: int, at: datetime, kind: str, **detail: Any) -> None:
-        self.events.append({"incident_id": incident_id, "at": at, "type": kind, "detail": detail})
-
-    def opened(self, match: Match, fired_at: datetime, silenced: bool, incident_id: int) -> None:
-        self.event(incident_id, fired_at, "fired", value=match.value)
-        if silenced:
-            self.event(incident_id, fired_at, "silenced")
-        else:
-            self.notify["firing"].append(incident_id)
-        self.message(match.subject, "firing")
-
-    def kept(
-        self,
-        state: StoredState,
-        match: Match,
-        fired_at: datetime | None,
-        silenced: bool,
-        incident_id: int | None,
-    ) -> None:
-        """A state whose condition still holds (it may fire now): value and silence kept
-        current; `incident_id` is its incident, just opened if it fires now. An unchanged
-        state is not rewritten (evaluated_at is when the evaluator last changed it)."""
-        state_name = "pending" if fired_at is None else "firing"
-        unchanged = (state_name, fired_at, match.value, silenced, incident_id) == (
-            state.state,
-            state.fired_at,
-            state.value,
-            state.silenced,
-            state.incident_id,
-        )
-        if unchanged:
-            return
-        self.state_updates.append(
-            {
-                "id": state.id,
-                "state": state_name,
-                "fired_at": fired_at,
-                "value": match.value,
-                "silenced": silenced,
-                "incident_id": incident_id,
-                "evaluated_at": self.now,
-            }
-        )
-        if state.state != "firing" or incident_id is None:
-            return
-        self.incident_updates.append(
-            {
-                "id": incident_id,
-                "last_value": match.value,
-                "silenced": silenced,
-                "resolved_at": None,
-            }
-        )
-        if silenced and not state.silenced:
-            self.event(incident_id, self.now, "silenced")
-        elif state.silenced and not silenced:
-            # The silence ended while it still fires: the message it held back goes now.
-            self.notify["firing"].append(incident_id)
-
-    def ended(self, state: StoredState) -> None:
-        """A state whose condition cleared: deleted, its incident (if it fired) resolved."""
-        self.gone.append(state.id)
-        self.message(state.subject, "ok")
-        incident_id = state.incident_id
-        if state.state != "firing" or incident_id is None:
-            return
-        self.incident_updates.append(
-            {
-                "id": incident_id,
-                "last_value": state.value,
-                "silenced": state.silenced,
-                "resolved_at": self.now,
-            }
-        )
-        self.event(incident_id, self.now, "resolved", value=state.value)
-        if not state.silenced:
-            self.notify["resolved"].append(incident_id)
-
-
-def _write(
-    session: Session,
-    rule: AlertRule,
-    subject_type: str,
-    plan: Transitions,
-    *,
-    now: datetime,
-    group_seconds: float,
-) -> list[Message]:
-    """Write a rule's transitions; its outbox rows join the same transaction."""
-    writes = _RuleWrites(rule, subject_type, now)
-    # Incidents first: the states that fire point at theirs.
-    opening = [(m, at, silenced) for m, _, at, silenced in plan.new if at is not None]
-    opening += [
-        (m, at, silenced)
-        for state, m, at, silenced in plan.kept
-        if at is not None and _promoted(state, at)
-    ]
-    incident_ids = _open_incidents(session, rule, subject_type, opening)
-    incident_of: dict[str, int] = {}
-    for (m, opened_at, silenced), incident_id in zip(opening, incident_ids, strict=True):
-        incident_of[m.subject] = incident_id
-        writes.opened(m, opened_at, silenced, incident_id)
-
-    new_states = []
-    for m, since, fired_at, silenced in plan.new:
-        if fired_at is None:
-            writes.message(m.subject, "pending")
-        new_states.append(
-            {
-                "rule_id": rule.id,
-                "subject_type": subject_type,
-                "subject": m.subject,
-                "state": "pending" if fired_at is None else "firing",
-                "since": since,
-                "fired_at": fired_at,
-                "value": m.value,
-                "silenced": silenced,
-                "incident_id": incident_of.get(m.subject),
-                "evaluated_at": now,
-            }
-        )
-    for state, m, kept_fired_at, silenced in plan.kept:
-        writes.kept(
-            state, m, kept_fired_at, silenced, incident_of.get(m.subject, state.incident_id)
-        )
-    for state in (*plan.resolved, *plan.cleared):
-        writes.ended(state)
-
-    if new_states:
-        session.execute(insert(AlertState), new_states)
-    if writes.state_updates:
-        session.execute(update(AlertState), writes.state_updates)
-    if writes.incident_updates:
-        session.execute(update(Incident), writes.incident_updates)
-    if writes.gone:
-        session.execute(delete(AlertState).where(col(AlertState.id).in_(writes.gone)))
-    if writes.events:
-        session.execute(insert(IncidentEvent), writes.events)
-    for notification, ids in writes.notify.items():
-        if ids:
-            outbox.enqueue(
-                session,
-                rule=rule,
-                event=notification,
-                incident_ids=ids,
-                now=now,
-                group_seconds=group_seconds,
-            )
-    return writes.messages
-
-
-def _open_incidents(
-    session: Session,
-    rule: AlertRule,
-    subject_type: str,
-    opening: Sequence[tuple[Match, datetime, bool]],
-) -> list[int]:
-    """Insert one incident per firing subject (one statement); their ids in that order."""
-    if not opening:
-        return []
-    rows = [
-        {
-            "rule_id": rule.id,
-            "rule_name": rule.name,
-            "kind": rule.kind,
-            "severity": rule.severity,
-            "subject_type": subject_type,
-            "subject": m.subject,
-            "started_at": fired_at,
-            "silenced": silenced,
-            "value": m.value,
-            "last_value": m.value,
-            "runbook_id": rule.runbook_id,
-        }
-        for m, fired_at, silenced in opening
-    ]
-    # Matched back by subject (one per rule's batch), not by the order of RETURNING: asking
-    # SQLAlchemy for the parameters' order makes it insert row by row on SQLite.
-    statement = insert(Incident).returning(col(Incident.id), col(Incident.subject))
-    ids = {subject: int(incident_id) for incident_id, subject in session.execute(statement, rows)}
-    return [ids[m.subject] for m, _, _ in opening]
 
 
 def _publish(publisher: Publisher | None, messages: Iterable[Message]) -> None:
