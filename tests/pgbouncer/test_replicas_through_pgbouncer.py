@@ -10,6 +10,7 @@ from tests.conftest import AUTH
 from tests.scale.test_replicas import (
     Replica,
     assert_each_message_streamed_once,
+    event_crossing_over,
     ops_stream,
     post_sample,
     replicas,
@@ -40,16 +41,7 @@ def test_samples_posted_to_one_replica_reach_the_other_every_time(
 
 
 def test_an_agent_event_crosses_over_through_the_bouncer(pair: tuple[Replica, Replica]) -> None:
-    a, b = pair
-    agent, text = unique("agent"), unique("disk almost full")
-    with a.client(headers=AUTH) as to_a, b.client(headers=AUTH) as to_b, ops_stream(to_b) as on_b:
-        registered = to_a.post(
-            f"/api/agents/{agent}/heartbeat", json={"name": agent, "domain": "ops"}
-        )
-        assert registered.status_code == 201, registered.text
-        sent = to_a.post(f"/api/agents/{agent}/events", json={"kind": "warn", "message": text})
-        assert sent.status_code == 202, sent.text
-        assert on_b.until(event_message=text)["data"]["agentId"] == agent
+    event_crossing_over(pair)
 
 
 def test_each_replica_streams_a_message_exactly_once(pair: tuple[Replica, Replica]) -> None:

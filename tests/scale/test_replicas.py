@@ -164,6 +164,12 @@ def test_a_sample_posted_to_one_replica_reaches_the_ops_stream_of_the_other(
 def test_an_agent_event_posted_to_one_replica_reaches_the_ops_stream_of_the_other(
     pair: tuple[Replica, Replica],
 ) -> None:
+    message = event_crossing_over(pair)
+    assert message["data"]["kind"] == "warn"
+
+
+def event_crossing_over(pair: tuple[Replica, Replica]) -> dict[str, Any]:
+    """An agent registered and its event posted through A: the message B's stream got."""
     a, b = pair
     agent = unique("agent")
     text = unique("disk almost full")
@@ -176,7 +182,7 @@ def test_an_agent_event_posted_to_one_replica_reaches_the_ops_stream_of_the_othe
         assert sent.status_code == 202, sent.text
         message = on_b.until(event_message=text)
     assert message["data"]["agentId"] == agent
-    assert message["data"]["kind"] == "warn"
+    return message
 
 
 def test_the_largest_event_ingest_accepts_reaches_the_other_replica(
