@@ -150,7 +150,15 @@ def agent_intervals(
     return normalized(down), normalized(known)
 
 
-def miner_time(session: Session, miner: Miner, window: Interval, offline_after: int) -> SubjectTime:
+def miner_time(
+    session: Session,
+    miner: Miner,
+    window: Interval,
+    offline_after: int,
+    silences: list[Silence] | None = None,
+) -> SubjectTime:
+    """One miner's time over `window`; `silences` (silences_within(window)) when the caller
+    judges several miners, so they are read once."""
     dialect = session.get_bind().dialect.name
     recorded_at = col(MinerSample.recorded_at)
     this_miner = col(MinerSample.miner_id) == miner.miner_id
@@ -191,7 +199,9 @@ def miner_time(session: Session, miner: Miner, window: Interval, offline_after: 
     rows = [(start, next_start, bool(zero)) for start, next_start, zero in starts]
     down = miner_intervals(rows, window=window, offline_after=offline_after)
     first_seen = as_utc(miner.first_seen_at)
-    maintenance = maintenance_time(session, window, subject_type="miner", subject=miner.miner_id)
+    if silences is None:
+        silences = silences_within(session, window)
+    maintenance = maintenance_of(silences, window, subject_type="miner", subject=miner.miner_id)
     known = [Interval(max(first_seen, window.start), window.end)]
     return SubjectTime(down=down, maintenance=maintenance, known=normalized(known))
 
@@ -237,24 +247,6 @@ def silences_within(session: Session, window: Interval) -> list[Silence]:
         )
         .scalars()
         .all()
-    )
-
-
-def maintenance_time(
-    session: Session,
-    window: Interval,
-    *,
-    subject_type: str,
-    subject: str,
-    domain: str | None = None,
-) -> Intervals:
-    """Every silence without a ruleId that covers the subject, within `window`."""
-    return maintenance_of(
-        silences_within(session, window),
-        window,
-        subject_type=subject_type,
-        subject=subject,
-        domain=domain,
     )
 
 

@@ -11,7 +11,13 @@ from sqlmodel import Session, col
 
 from app.agents.service import get_agent
 from app.availability.compute import Availability, availability, segments
-from app.availability.history import SubjectTime, agent_time, agents_time, miner_time
+from app.availability.history import (
+    SubjectTime,
+    agent_time,
+    agents_time,
+    miner_time,
+    silences_within,
+)
 from app.availability.intervals import Interval, Intervals
 from app.availability.schemas import (
     AvailabilityReport,
@@ -130,8 +136,9 @@ def _subjects(
         return
     # Miners one by one (four indexed statements each): a fleet's samples over 90 days
     # would be one scan of the whole table.
-    for miner in session.execute(select(Miner).order_by(col(Miner.miner_id))).scalars():
-        time = miner_time(session, miner, span, offline_after)
+    silences = silences_within(session, span)
+    for miner in session.execute(select(Miner).order_by(col(Miner.miner_id))).scalars().all():
+        time = miner_time(session, miner, span, offline_after, silences)
         yield SubjectFigures(
             "miner", miner.miner_id, miner.name or miner.miner_id, _figures(span, time)
         )
@@ -266,10 +273,13 @@ def miner_uptimes(
     if not miner_ids:
         return {}
     quarter = window_ending("90d", now)
-    miners = session.execute(
-        select(Miner).where(col(Miner.miner_id).in_(list(miner_ids)))
-    ).scalars()
+    miners = (
+        session.execute(select(Miner).where(col(Miner.miner_id).in_(list(miner_ids))))
+        .scalars()
+        .all()
+    )
+    silences = silences_within(session, quarter)
     return {
-        miner.miner_id: uptime_of(miner_time(session, miner, quarter, offline_after), now)
+        miner.miner_id: uptime_of(miner_time(session, miner, quarter, offline_after, silences), now)
         for miner in miners
     }
