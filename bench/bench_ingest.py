@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.miners.derived import SAMPLE_COLUMNS
+from app.miners.derived import STORED_COLUMNS
 from app.miners.ingest import record_samples
 from bench.common import (
     AUTH,
@@ -83,20 +83,20 @@ def _raw_params(engine: Engine, rows: list[dict[str, Any]]) -> list[tuple[Any, .
     """Driver-ready tuples: text datetimes on SQLite (as stored), datetimes on PostgreSQL."""
 
     def value(row: dict[str, Any], name: str) -> Any:
-        item = row[name]
+        item = row.get(name)
         if engine.dialect.name == "sqlite" and isinstance(item, datetime):
             return item.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return item
 
-    return [tuple(value(row, name) for name in SAMPLE_COLUMNS) for row in rows]
+    return [tuple(value(row, name) for name in STORED_COLUMNS) for row in rows]
 
 
 def _raw_insert(engine: Engine, batches: list[list[tuple[Any, ...]]]) -> float:
     """Seconds to insert the batches with executemany, one transaction per batch."""
     marker = "?" if engine.dialect.name == "sqlite" else "%s"
     statement = (
-        f"INSERT INTO minersample ({', '.join(SAMPLE_COLUMNS)}) "
-        f"VALUES ({', '.join([marker] * len(SAMPLE_COLUMNS))})"
+        f"INSERT INTO minersample ({', '.join(STORED_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(STORED_COLUMNS))})"
     )
     connection = engine.raw_connection()
     try:

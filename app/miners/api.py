@@ -7,10 +7,11 @@ from fastapi import APIRouter, Query, status
 from sqlmodel import Session
 
 from app.alerts.health import miner_health
-from app.auth.deps import AuthFirstRoute, IngestPrincipal, ReadPrincipal
+from app.audit.deps import AuditActorDep
+from app.auth.deps import AdminPrincipal, AuthFirstRoute, IngestPrincipal, ReadPrincipal
 from app.core import downsampling
 from app.core.config import Settings
-from app.core.deps import MetricsDep, PageDep, SessionDep, SettingsDep
+from app.core.deps import ClockDep, MetricsDep, PageDep, SessionDep, SettingsDep
 from app.core.errors import UnprocessableError
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
 from app.core.responses import errors
@@ -19,6 +20,7 @@ from app.core.timeutil import UTCDateTime, utcnow
 from app.core.validators import SafeId
 from app.live.broadcaster import Publisher
 from app.live.deps import PublisherDep
+from app.miners import admin as miner_admin
 from app.miners import queries as miner_queries
 from app.miners import series
 from app.miners.ingest import accept_samples, live_messages
@@ -28,6 +30,7 @@ from app.models.miner import (
     BridgeSample,
     IngestAccepted,
     LatestSamples,
+    MinerFields,
     MinerListItem,
     MinerPage,
     MinerSampleBatchIn,
@@ -224,6 +227,34 @@ def list_miners(
         items=[MinerListItem(**dict(item), health=healths[item.miner_id]) for item in items],
         next_cursor=encode_cursor(next_cursor) if next_cursor else None,
     )
+
+
+@router.put(
+    "/api/miners/{miner_id}",
+    response_model=MinerListItem,
+    responses=errors(400, 401, 403, 404),
+    summary="Set a miner's expected hashrate, name and location",
+    description="Replaces all three (a field left out or null is cleared; an unknown key is "
+    "422). `expectedHashrate` (H/s, above 0) is what `percentOfExpected` and the hashrate "
+    "rule compare against. 404 when the miner never sent a sample. Audited as "
+    "`miner.update`.",
+)
+def update_miner(
+    miner_id: SafeId,
+    body: MinerFields,
+    _principal: AdminPrincipal,
+    actor: AuditActorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> MinerListItem:
+    now = clock()
+    miner_admin.update_miner(session=session, miner_id=miner_id, data=body, actor=actor, now=now)
+    item = miner_queries.one_miner(
+        session=session, miner_id=miner_id, now=now, stale_after=settings.agent_offline_after
+    )
+    health = miner_health(session, now=now, miner_ids=[miner_id])[miner_id]
+    return MinerListItem(**dict(item), health=health)
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Values derived from a stored sample: stale rate, baseline and effective hashrate.
+"""Values derived from a stored sample: stale rate, baseline and effective hashrate,
+efficiency.
 
 Derived on read, never stored, so a fix to a formula applies to every sample at once.
 """
@@ -25,6 +26,10 @@ SAMPLE_COLUMNS = (
     "last_share_difficulty",
     "last_share_at",
 )
+# Every stored column of a sample: the compatible ones, then those SPEC §14 added (which
+# the compatible output shapes of appendix A do not carry).
+STORED_COLUMNS = (*SAMPLE_COLUMNS, "power_w", "fan_rpm")
+TERA = 1e12
 
 
 def stale_rate(accepted: int, stale: int) -> float:
@@ -47,6 +52,24 @@ def effective_hashrate(
     """The baseline discounted by the stale rate; None when the miner reported no rate."""
     baseline = baseline_hashrate(hashrate_1m, hashrate_15m)
     return None if baseline is None else baseline * (1 - rate)
+
+
+def efficiency_j_per_th(power_w: float | None, effective: float | None) -> float | None:
+    """Joules per terahash: watts over the effective hashrate in TH/s (SPEC §14).
+
+    None without a power reading or without hashing: at 0 H/s every watt is waste, and an
+    infinite figure would poison averages; the hashrate rule reports that case instead.
+    """
+    if power_w is None or not effective or effective <= 0:
+        return None
+    return power_w * TERA / effective
+
+
+def percent_of_expected(effective: float | None, expected: float | None) -> float | None:
+    """The effective hashrate as a percentage of the miner's expected hashrate, if set."""
+    if effective is None or not expected or expected <= 0:
+        return None
+    return effective / expected * 100
 
 
 def sample_out(sample: MinerSample | Mapping[str, Any]) -> MinerSampleOut:

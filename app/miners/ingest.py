@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from app.core.clock_skew import check_not_future
 from app.core.timeutil import as_utc
-from app.miners.derived import SAMPLE_COLUMNS, sample_out
+from app.miners.derived import SAMPLE_COLUMNS, STORED_COLUMNS, sample_out
 from app.miners.rollup import merge_into_rollup, shares_stale
 from app.miners.tiles import build_tiles
 from app.models import Miner, MinerSample
@@ -103,13 +103,15 @@ def _insert_samples(connection: Connection, rows: Sequence[Mapping[str, Any]]) -
             row.get("temperature_c"),
             row.get("last_share_difficulty"),
             to_db(row.get("last_share_at")),
+            row.get("power_w"),
+            row.get("fan_rpm"),
         )
         for row in rows
     ]
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     connection.exec_driver_sql(
-        f"INSERT INTO {_SAMPLE_TABLE.name} ({', '.join(SAMPLE_COLUMNS)}) "  # noqa: S608 (constants)
-        f"VALUES ({', '.join([marker] * len(SAMPLE_COLUMNS))})",
+        f"INSERT INTO {_SAMPLE_TABLE.name} ({', '.join(STORED_COLUMNS)}) "  # noqa: S608 (constants)
+        f"VALUES ({', '.join([marker] * len(STORED_COLUMNS))})",
         params,
     )
 

@@ -10,7 +10,12 @@ from sqlmodel import Session, col
 
 from app.core.errors import InvalidCursorError, NotFoundError
 from app.core.timeutil import as_utc
-from app.miners.derived import SAMPLE_COLUMNS, sample_out
+from app.miners.derived import (
+    SAMPLE_COLUMNS,
+    efficiency_j_per_th,
+    percent_of_expected,
+    sample_out,
+)
 from app.miners.tiles import build_tiles, state_from_tiles
 from app.models import Miner, MinerSample
 from app.models.miner import MinerPublic, MinerSampleOut, MinerState, MinerTiles
@@ -127,17 +132,41 @@ def list_miners(
             raise InvalidCursorError()
         query = query.where(col(Miner.miner_id) > cursor[0])
     rows = session.execute(query.order_by(col(Miner.miner_id)).limit(limit + 1)).all()
-    items = []
-    for miner, sample in rows[:limit]:
-        latest = sample_out(sample) if sample is not None else None
-        items.append(
-            MinerPublic(
-                miner_id=miner.miner_id,
-                first_seen_at=miner.first_seen_at,
-                last_seen_at=miner.last_recorded_at,
-                latest=latest,
-                state=miner_state(latest, miner.last_recorded_at, now, stale_after),
-            )
-        )
+    items = [
+        miner_public(miner, sample, now=now, stale_after=stale_after)
+        for miner, sample in rows[:limit]
+    ]
     next_cursor = [items[-1].miner_id] if len(rows) > limit else None
     return items, next_cursor
+
+
+def one_miner(*, session: Session, miner_id: str, now: datetime, stale_after: int) -> MinerPublic:
+    """One miner as the list shows it; NotFoundError when it never sent a sample."""
+    query = newest_sample_select(Miner, MinerSample).where(col(Miner.miner_id) == miner_id)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFoundError(NO_SAMPLES)
+    return miner_public(row[0], row[1], now=now, stale_after=stale_after)
+
+
+def miner_public(
+    miner: Miner, sample: MinerSample | None, *, now: datetime, stale_after: int
+) -> MinerPublic:
+    """A miner row and its newest sample, with the figures derived from them (SPEC §14)."""
+    latest = sample_out(sample) if sample is not None else None
+    effective = latest.effective_hashrate if latest is not None else None
+    power = sample.power_w if sample is not None else None
+    return MinerPublic(
+        miner_id=miner.miner_id,
+        name=miner.name,
+        location=miner.location,
+        expected_hashrate=miner.expected_hashrate,
+        first_seen_at=miner.first_seen_at,
+        last_seen_at=miner.last_recorded_at,
+        latest=latest,
+        state=miner_state(latest, miner.last_recorded_at, now, stale_after),
+        power_w=power,
+        fan_rpm=sample.fan_rpm if sample is not None else None,
+        efficiency_j_per_th=efficiency_j_per_th(power, effective),
+        percent_of_expected=percent_of_expected(effective, miner.expected_hashrate),
+    )

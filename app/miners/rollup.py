@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from app.miners.derived import effective_hashrate, stale_rate
+from app.miners.derived import TERA, effective_hashrate, efficiency_j_per_th, stale_rate
 from app.models import Miner, MinerSample
 from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_METRICS, ROLLUP_WIDTHS
 
@@ -69,7 +69,20 @@ def _metric_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
         stale = rejected
     h1, h15 = get("hashrate_1m"), get("hashrate_15m")
     effective = effective_hashrate(h1, h15, stale_rate(accepted, stale))
-    return (h1, h15, effective, get("temperature_c"), accepted, rejected, stale, get("latency_ms"))
+    power = get("power_w")
+    return (
+        h1,
+        h15,
+        effective,
+        get("temperature_c"),
+        accepted,
+        rejected,
+        stale,
+        get("latency_ms"),
+        power,
+        get("fan_rpm"),
+        efficiency_j_per_th(power, effective),
+    )
 
 
 def rollup_records(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
@@ -181,17 +194,27 @@ def effective_hashrate_sql() -> ColumnElement[Any]:
     return baseline * (1 - rate)
 
 
+def efficiency_sql(effective: ColumnElement[Any]) -> ColumnElement[Any]:
+    """efficiency_j_per_th() of miner_derived, as SQL (NULL without power or hashing)."""
+    power = col(MinerSample.power_w)
+    return case((effective > 0, power * TERA / effective), else_=None)
+
+
 def sample_metric_sql() -> list[Any]:
     """The SQL of each ROLLUP_METRICS entry over a minersample row, in that order."""
+    effective = effective_hashrate_sql()
     return [
         col(MinerSample.hashrate_1m),
         col(MinerSample.hashrate_15m),
-        effective_hashrate_sql(),
+        effective,
         col(MinerSample.temperature_c),
         col(MinerSample.shares_accepted),
         col(MinerSample.shares_rejected),
         col(MinerSample.shares_stale),
         col(MinerSample.latency_ms),
+        col(MinerSample.power_w),
+        col(MinerSample.fan_rpm),
+        efficiency_sql(effective),
     ]
 
 

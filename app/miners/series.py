@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, ColumnElement, Select, and_, bindparam, cast,
 from sqlmodel import Session, col
 
 from app.core.downsampling import BucketPlan, SeriesStats, more_rows_than, plan_buckets
-from app.miners.derived import effective_hashrate, stale_rate
+from app.miners.derived import effective_hashrate, efficiency_j_per_th, stale_rate
 from app.miners.queries import require_miner
 from app.miners.rollup import (
     bucket_of,
@@ -49,6 +49,9 @@ SERIES_NAMES = (
     "sharesRejected",
     "sharesStale",
     "latencyMs",
+    "powerW",
+    "fanRpm",
+    "efficiencyJPerTH",
 )
 
 # A bucket row: (bucket index, then count, min, max, sum of each series in SERIES_NAMES).
@@ -239,27 +242,34 @@ def _merged(rows: Iterable[BucketRow], plan: BucketPlan) -> tuple[list[float], d
 def _raw(
     session: Session, in_window: ColumnElement[bool]
 ) -> tuple[list[float], dict[str, SeriesStats]]:
-    query = select(  # type: ignore[call-overload]
-        MinerSample.recorded_at,
-        MinerSample.hashrate_1m,
-        MinerSample.hashrate_15m,
-        MinerSample.temperature_c,
-        MinerSample.shares_accepted,
-        MinerSample.shares_rejected,
-        MinerSample.shares_stale,
-        MinerSample.latency_ms,
-    ).where(in_window)
-    rows = session.exec(query.order_by(col(MinerSample.recorded_at))).all()
+    columns = (
+        "recorded_at",
+        "hashrate_1m",
+        "hashrate_15m",
+        "temperature_c",
+        "shares_accepted",
+        "shares_rejected",
+        "shares_stale",
+        "latency_ms",
+        "power_w",
+        "fan_rpm",
+    )
+    query = select(*(col(getattr(MinerSample, name)) for name in columns)).where(in_window)
+    rows = session.execute(query.order_by(col(MinerSample.recorded_at))).all()
     values: dict[str, list[float | None]] = {name: [] for name in SERIES_NAMES}
-    for _, h1, h15, temperature, accepted, rejected, stale, latency in rows:
+    for _, h1, h15, temperature, accepted, rejected, stale, latency, power, fan in rows:
+        effective = effective_hashrate(h1, h15, stale_rate(accepted, stale))
         values["hashrate1m"].append(h1)
         values["hashrate15m"].append(h15)
-        values["effectiveHashrate"].append(effective_hashrate(h1, h15, stale_rate(accepted, stale)))
+        values["effectiveHashrate"].append(effective)
         values["temperatureC"].append(temperature)
         values["sharesAccepted"].append(accepted)
         values["sharesRejected"].append(rejected)
         values["sharesStale"].append(stale)
         values["latencyMs"].append(latency)
+        values["powerW"].append(power)
+        values["fanRpm"].append(fan)
+        values["efficiencyJPerTH"].append(efficiency_j_per_th(power, effective))
     t = [round(row[0].timestamp(), 6) for row in rows]
     # One sample per point: its min, max and average are the value itself.
     series = {name: SeriesStats(min=v, max=v, avg=v) for name, v in values.items()}

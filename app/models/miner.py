@@ -35,6 +35,9 @@ class MinerSample(SQLModel, table=True):
     temperature_c: float | None = None
     last_share_difficulty: float | None = None
     last_share_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # SPEC §14; NULL in samples of miners (and of the earlier service) that report neither.
+    power_w: float | None = None
+    fan_rpm: int | None = None
 
 
 class Miner(SQLModel, table=True):
@@ -71,6 +74,8 @@ NonNegative = Annotated[
 MAX_HASHRATE = 1e21  # H/s: a zettahash, far beyond any single miner or even pool
 MIN_TEMPERATURE_C, MAX_TEMPERATURE_C = -50.0, 150.0
 MAX_LATENCY_MS = 86_400_000.0  # a day
+MAX_POWER_W = 1_000_000.0  # a megawatt: a whole container of rigs, never one device
+MAX_FAN_RPM = 100_000  # server fans spin at up to ~30,000 rpm
 Hashrate = Annotated[
     float,
     Strict(),
@@ -88,6 +93,18 @@ Latency = Annotated[
     Strict(),
     PydanticField(ge=0, le=MAX_LATENCY_MS),
     NumberAsText(rf"^\d{{1,7}}{_FRACTION}$"),
+]
+Power = Annotated[
+    float,
+    Strict(),
+    PydanticField(ge=0, le=MAX_POWER_W, description="Watts drawn by the miner."),
+    NumberAsText(rf"^\d{{1,7}}{_FRACTION}$"),
+]
+FanSpeed = Annotated[
+    int,
+    Strict(),
+    PydanticField(ge=0, le=MAX_FAN_RPM, description="Fan speed in rpm (the fastest fan)."),
+    NumberAsText(r"^\d{1,6}$"),
 ]
 _FUTURE_RULE = "At most PRISM_MAX_CLOCK_SKEW_SECONDS ahead of the server's clock."
 TileIntent = Literal["good", "warning", "critical"]
@@ -113,6 +130,8 @@ class SampleMeasurements(BaseModel):
     temperature_c: Temperature | None = None
     last_share_difficulty: NonNegative | None = None
     last_share_at: ApiDateTime | None = PydanticField(default=None, description=_FUTURE_RULE)
+    power_w: Power | None = None
+    fan_rpm: FanSpeed | None = None
 
     def reported_times(self, prefix: str = "") -> list[tuple[str, datetime | None]]:
         """(field path, value) of each reported time, for the clock-skew check."""
@@ -136,6 +155,8 @@ class SampleMeasurements(BaseModel):
             "temperature_c": self.temperature_c,
             "last_share_difficulty": self.last_share_difficulty,
             "last_share_at": self.last_share_at,
+            "power_w": self.power_w,
+            "fan_rpm": self.fan_rpm,
         }
 
 
@@ -258,8 +279,30 @@ class MinerTiles(BaseModel):
     tiles: list[Tile]
 
 
+class MinerFields(ApiModel):
+    """What an admin says of a miner (PUT /api/miners/{id}, SPEC §14): all three replaced."""
+
+    # A misspelt key is refused rather than read as "left out", which would clear the field.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    expected_hashrate: Annotated[float, Strict(), PydanticField(gt=0, le=MAX_HASHRATE)] | None = (
+        PydanticField(
+            default=None,
+            description="H/s the miner should deliver (its nameplate rate); null or left out: "
+            "none, and the hashrate rule compares against its own median instead.",
+        )
+    )
+    name: SafeName | None = PydanticField(default=None, description="Shown beside the id.")
+    location: SafeName | None = PydanticField(default=None, description="Site, rack, shelf.")
+
+
 class MinerPublic(ApiModel):
     miner_id: str
+    name: str | None = None
+    location: str | None = None
+    expected_hashrate: float | None = PydanticField(
+        default=None, description="H/s, set by an admin (PUT /api/miners/{id})."
+    )
     first_seen_at: ApiDateTime
     last_seen_at: ApiDateTime
     latest: MinerSampleOut | None = PydanticField(
@@ -269,6 +312,21 @@ class MinerPublic(ApiModel):
     state: MinerState = PydanticField(
         description="stale when no sample arrived for PRISM_AGENT_OFFLINE_AFTER seconds; "
         "otherwise the worst tile intent: critical, warning, else ok."
+    )
+    power_w: float | None = PydanticField(
+        default=None, description="Watts of the newest sample; null when not reported."
+    )
+    fan_rpm: int | None = PydanticField(default=None, description="Fan rpm of the newest sample.")
+    efficiency_j_per_th: float | None = PydanticField(
+        default=None,
+        alias="efficiencyJPerTH",  # SPEC §14's spelling; to_camel would write JPerTh
+        description="Joules per terahash of the newest sample: power_w over the effective "
+        "hashrate in TH/s; null without power or at 0 H/s.",
+    )
+    percent_of_expected: float | None = PydanticField(
+        default=None,
+        description="The newest effective hashrate as a percentage of expectedHashrate; null "
+        "when no expected hashrate is set.",
     )
 
 
@@ -301,5 +359,6 @@ class MinerSeries(ApiModel):
     )
     series: dict[str, SeriesStats] = PydanticField(
         description="Per metric (hashrate1m, hashrate15m, effectiveHashrate, temperatureC, "
-        "sharesAccepted, sharesRejected, sharesStale, latencyMs): min, max and avg per point."
+        "sharesAccepted, sharesRejected, sharesStale, latencyMs, powerW, fanRpm, "
+        "efficiencyJPerTH): min, max and avg per point."
     )

@@ -8,7 +8,7 @@ ten-minute rows. Ingest keeps both current in the samples' transaction
 (app/miners/rollup.py); migration 0004 backfilled them; retention prunes them with the
 samples.
 
-A plain Table rather than a SQLModel class: 32 metric columns follow one pattern, nothing
+A plain Table rather than a SQLModel class: 44 metric columns follow one pattern, nothing
 reads the rows as objects, and the writers build their SQL from ROLLUP_METRICS.
 """
 
@@ -31,6 +31,11 @@ ROLLUP_METRICS: tuple[tuple[str, ValueType], ...] = (
     ("shares_rejected", Integer),
     ("shares_stale", Integer),
     ("latency_ms", Float),
+    # SPEC §14 (migration 0010): power, fan speed and efficiency (J/TH, derived like
+    # effective_hashrate: watts over the effective hashrate in TH/s).
+    ("power_w", Float),
+    ("fan_rpm", Integer),
+    ("efficiency_j_per_th", Float),
 )
 
 

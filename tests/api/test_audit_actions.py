@@ -33,6 +33,7 @@ MAKE_RUNBOOK = (("POST", "/api/runbooks", RUNBOOK),)
 MAKE_METRIC = (("POST", "/api/metrics", METRIC),)
 MAKE_SETTING = (("PUT", "/api/settings/site.name", {"value": "Before"}),)
 MAKE_TOKEN = (("POST", "/api/tokens", {"name": "ci", "scope": "read"}),)
+MAKE_MINER = (("POST", "/api/miners/sample", {"miner_id": "rig-1", "hashrate_1m": 1e12}),)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,16 @@ ACTIONS = [
         "metric",
         MAKE_METRIC,
     ),
+    Action(
+        "PUT",
+        "/api/miners/rig-1",
+        {"expectedHashrate": 1.1e12, "name": "Rig one"},
+        "miner.update",
+        "miner",
+        "rig-1",
+        "miner",
+        MAKE_MINER,
+    ),
 ]
 IDS = [f"{action.action} {action.method}" for action in ACTIONS]
 
@@ -191,6 +202,9 @@ REFUSALS = [
     ((), "POST", "/api/runbooks/ghost/execute", {"input": {}}, 404),
     (MAKE_METRIC, "POST", "/api/metrics", METRIC, 409),
     (MAKE_METRIC, "PATCH", "/api/metrics/uptime", {"status": "purple"}, 422),
+    (MAKE_MINER, "PUT", "/api/miners/rig-1", {"expectedHashrate": 0}, 422),
+    (MAKE_MINER, "PUT", "/api/miners/rig-1", {"expected_hashrate_typo": 1}, 422),
+    ((), "PUT", "/api/miners/ghost", {"name": "X"}, 404),
 ]
 
 

@@ -167,7 +167,21 @@ def test_the_miner_list_shows_latest_sample_and_state(
         ("silent", "stale"),
     ]
     cool = body["items"][0]
-    assert set(cool) == {"minerId", "firstSeenAt", "lastSeenAt", "latest", "state", "health"}
+    assert set(cool) == {
+        "minerId",
+        "name",
+        "location",
+        "expectedHashrate",
+        "firstSeenAt",
+        "lastSeenAt",
+        "latest",
+        "state",
+        "powerW",
+        "fanRpm",
+        "efficiencyJPerTH",
+        "percentOfExpected",
+        "health",
+    }
     assert cool["firstSeenAt"] == isoformat(now - timedelta(hours=1))
     assert cool["lastSeenAt"] == isoformat(now)
     assert list(cool["latest"]) == SAMPLE_KEYS

@@ -19,6 +19,9 @@ SERIES = {
     "sharesRejected",
     "sharesStale",
     "latencyMs",
+    "powerW",
+    "fanRpm",
+    "efficiencyJPerTH",
 }
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 

@@ -125,6 +125,11 @@ WRITES: dict[tuple[str, str], Write] = {
         rows=_incident,
     ),
     ("POST", "/api/incidents/{incident_id}/run"): Write("/api/incidents/1/run", {}, rows=_incident),
+    ("PUT", "/api/miners/{miner_id}"): Write(
+        "/api/miners/rig-1",
+        {"expectedHashrate": 1e12, "name": "Rig", "location": "Shelf 2"},
+        (("POST", "/api/miners/sample", SAMPLE),),
+    ),
     ("POST", "/api/agents"): Write("/api/agents", AGENT),
     ("PATCH", "/api/agents/{agent_id}"): Write("/api/agents/agent-1", {"name": "X"}, _agent()),
     ("PUT", "/api/agents/{agent_id}"): Write("/api/agents/agent-1", {"name": "X"}, _agent()),

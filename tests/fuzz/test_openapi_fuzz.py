@@ -63,17 +63,25 @@ def _refused_by_an_unstatable_rule(response: Response, case: schemathesis.Case) 
     )
 
 
-# Paths shared by an API operation and a page: the page (HTML, left out of the API
-# document like every page) is a method the path really has, so `Allow` names it.
-_PAGE_METHODS = {"/events": "GET"}
+# Methods a path really has beyond its own operations, so `Allow` names them: a page (HTML,
+# left out of the API document like every page) at the path of an API operation, and a
+# template matching the literal path too (PUT /api/miners/{miner_id} sets a miner whose id
+# is "sample"; SPEC §14 puts it there).
+_OTHER_METHODS = {
+    "/events": {"GET"},
+    "/api/miners/sample": {"PUT"},
+    "/api/miners/samples": {"PUT"},
+    "/api/miners/latest": {"PUT"},
+    "/api/miners/tiles": {"PUT"},
+}
 
 
 @schemathesis.check
 def undocumented_methods_are_405(
     ctx: CheckContext, response: Response, case: schemathesis.Case
 ) -> bool | None:
-    """schemathesis's unsupported_method, the pages' own methods aside."""
-    if _PAGE_METHODS.get(case.operation.path) == response.request.method:
+    """schemathesis's unsupported_method, the paths' other methods aside."""
+    if response.request.method in _OTHER_METHODS.get(case.operation.path, set()):
         return None
     return unsupported_method(ctx, response, case)
 
@@ -82,12 +90,12 @@ def undocumented_methods_are_405(
 def allow_lists_the_documented_methods(
     ctx: CheckContext, response: Response, case: schemathesis.Case
 ) -> bool | None:
-    """schemathesis's allow_header_conformance, the pages' own methods aside."""
-    page_method = _PAGE_METHODS.get(case.operation.path)
-    if page_method is None or "allow" not in response.headers:
+    """schemathesis's allow_header_conformance, the paths' other methods aside."""
+    others = _OTHER_METHODS.get(case.operation.path)
+    if others is None or "allow" not in response.headers:
         return allow_header_conformance(ctx, response, case)
     advertised = ", ".join(response.headers["allow"]).split(",")
-    kept = ", ".join(method.strip() for method in advertised if method.strip() != page_method)
+    kept = ", ".join(method.strip() for method in advertised if method.strip() not in others)
     without_page = Response(
         status_code=response.status_code,
         headers={**response.headers, "allow": [kept]},

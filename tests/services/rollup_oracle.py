@@ -23,15 +23,22 @@ def series_values(row: dict[str, Any]) -> dict[str, Any]:
     rejected = row.get("shares_rejected", 0)
     stale = rejected if row.get("shares_stale") is None else row["shares_stale"]
     h1, h15 = row.get("hashrate_1m"), row.get("hashrate_15m")
+    effective = effective_hashrate(h1, h15, stale_rate(accepted, stale))
+    power = row.get("power_w")
+    # Written out, not app.miners.derived.efficiency_j_per_th: watts over TH/s, none at 0 H/s.
+    efficiency = power * 1e12 / effective if power is not None and effective else None
     return {
         "hashrate1m": h1,
         "hashrate15m": h15,
-        "effectiveHashrate": effective_hashrate(h1, h15, stale_rate(accepted, stale)),
+        "effectiveHashrate": effective,
         "temperatureC": row.get("temperature_c"),
         "sharesAccepted": accepted,
         "sharesRejected": rejected,
         "sharesStale": stale,
         "latencyMs": row.get("latency_ms"),
+        "powerW": power,
+        "fanRpm": row.get("fan_rpm"),
+        "efficiencyJPerTH": efficiency,
     }
 
 
@@ -137,6 +144,8 @@ def random_samples(
                 "hashrate_1m": rng.choice((None, 0.0, rng.uniform(900, 1100), 1e7)),
                 "hashrate_15m": rng.choice((None, rng.uniform(900, 1100))),
                 "temperature_c": rng.choice((None, rng.uniform(40, 95), -5.5)),
+                "power_w": rng.choice((None, 0.0, rng.uniform(2000, 3500))),
+                "fan_rpm": rng.choice((None, 0, rng.randrange(3000, 7000))),
                 "shares_accepted": rng.choice((0, rng.randrange(0, 10_000), 2_147_483_647)),
                 "shares_rejected": rng.randrange(0, 50),
                 "shares_stale": rng.choice((None, 0, rng.randrange(0, 50), 2_147_483_647)),

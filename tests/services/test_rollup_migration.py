@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select
-from sqlmodel import Session
+from sqlalchemy import Engine, insert, inspect, select
 
 from app.models import MINER_SAMPLE_ROLLUP, MinerSample
 from app.models.rollup import ROLLUP_WIDTHS
@@ -32,6 +31,23 @@ def engine_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         yield stack.enter_context(migrated_engine(url, BEFORE))
 
 
+# The columns minersample had at revision 0003 (power and fans came with 0010).
+_COLUMNS_AT_0003 = [
+    column
+    for column in MinerSample.__table__.columns  # type: ignore[attr-defined]
+    if column.name not in ("power_w", "fan_rpm")
+]
+
+
+def _store_as_at_0003(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    names = {column.name for column in _COLUMNS_AT_0003}
+    with engine.begin() as connection:
+        connection.execute(
+            insert(MinerSample.__table__),  # type: ignore[attr-defined]
+            [{key: value for key, value in row.items() if key in names} for row in rows],
+        )
+
+
 def _stored(engine: Engine) -> dict[tuple[str, int, int], tuple[Any, ...]]:
     with engine.connect() as connection:
         rows = connection.execute(select(MINER_SAMPLE_ROLLUP)).all()
@@ -41,12 +57,12 @@ def _stored(engine: Engine) -> dict[tuple[str, int, int], tuple[Any, ...]]:
 def test_the_upgrade_rolls_up_the_stored_samples_as_ingest_does(engine_at_0003: Engine) -> None:
     rows = random_samples(random.Random(3), miner_ids=("rig-a", "rig-b"), start=T0, count=800)
     for row in rows:
-        # Stored as the earlier service and older versions did: no rollup yet.
+        # Stored as the earlier service and older versions did: no rollup, no power yet.
         if row["shares_stale"] is None:
             row["shares_stale"] = row["shares_rejected"]
-    with Session(engine_at_0003) as session:
-        session.add_all(MinerSample(**row) for row in rows)
-        session.commit()
+        row.pop("power_w")
+        row.pop("fan_rpm")
+    _store_as_at_0003(engine_at_0003, rows)
     migrations.upgrade(engine_at_0003)
     stored = _stored(engine_at_0003)
     expected = expected_rollup(rows, ROLLUP_WIDTHS)
@@ -57,9 +73,9 @@ def test_the_upgrade_rolls_up_the_stored_samples_as_ingest_does(engine_at_0003: 
 
 
 def test_the_downgrade_drops_the_rollup_and_keeps_the_samples(engine_at_0003: Engine) -> None:
-    with Session(engine_at_0003) as session:
-        session.add(MinerSample(miner_id="rig-a", recorded_at=T0, hashrate_1m=1.0))
-        session.commit()
+    _store_as_at_0003(
+        engine_at_0003, [{"miner_id": "rig-a", "recorded_at": T0, "hashrate_1m": 1.0}]
+    )
     migrations.upgrade(engine_at_0003)
     assert len(_stored(engine_at_0003)) == 2  # one bucket of each width
     migrations.downgrade(engine_at_0003, BEFORE)
