@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -17,16 +18,22 @@ from app.models import Agent, AgentEvent
 from app.models.agent import EVENT_KINDS, EventIn, EventPublic
 
 RECENT_EVENTS = 10
+MAX_SEARCH_LENGTH = 200  # message search and agent match: longer text is refused, not cut
 
 
 @dataclass(frozen=True)
 class EventQuery:
-    """Filters of the event list and export; `since` is inclusive, `until` exclusive."""
+    """Filters of the event list and export; `since` is inclusive, `until` exclusive.
+
+    `agent_id` is one exact agent (the API); `agent_match` an agent id prefix or a part of
+    its name and `text` a part of the message, both case-insensitive (the events page)."""
 
     agent_id: str | None = None
     kinds: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    agent_match: str | None = None
+    text: str | None = None
 
 
 def parse_kinds(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -50,12 +57,33 @@ def check_time_range(since: datetime | None, until: datetime | None) -> None:
         raise UnprocessableError("until: must be later than since")
 
 
+def check_search(name: str, text: str | None) -> None:
+    """A search text longer than MAX_SEARCH_LENGTH is a 422 naming the field."""
+    if text is not None and len(text) > MAX_SEARCH_LENGTH:
+        raise UnprocessableError(f"{name}: at most {MAX_SEARCH_LENGTH} characters")
+
+
 def filtered_events(query: EventQuery) -> SelectOfScalar[AgentEvent]:
     """Events matching the query, newest first (at desc, id desc)."""
     check_time_range(query.since, query.until)
+    check_search("agent", query.agent_match)
+    check_search("q", query.text)
     statement = select(AgentEvent)
     if query.agent_id is not None:
         statement = statement.where(AgentEvent.agent_id == query.agent_id)
+    if query.agent_match:
+        # autoescape: % and _ typed by the operator are literal characters on both engines.
+        named = select(Agent.id).where(
+            col(Agent.name).icontains(query.agent_match, autoescape=True)
+        )
+        statement = statement.where(
+            or_(
+                col(AgentEvent.agent_id).istartswith(query.agent_match, autoescape=True),
+                col(AgentEvent.agent_id).in_(named),
+            )
+        )
+    if query.text:
+        statement = statement.where(col(AgentEvent.message).icontains(query.text, autoescape=True))
     if query.kinds:
         statement = statement.where(col(AgentEvent.kind).in_(query.kinds))
     if query.since is not None:
@@ -77,6 +105,37 @@ def list_events(
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], [isoformat(last.at), last.id]
+
+
+def count_events(*, session: Session, query: EventQuery, cap: int) -> int:
+    """How many events match, counting no further than `cap` + 1 (a bounded scan): a
+    result above `cap` means "more than cap"."""
+    matching = filtered_events(query).order_by(None).limit(cap + 1).subquery()
+    return int(session.exec(select(func.count()).select_from(matching)).one())
+
+
+def agent_names(*, session: Session, agent_ids: Sequence[str]) -> dict[str, str]:
+    """The names of these agents by id (agents since deleted are left out)."""
+    wanted = sorted(set(agent_ids))
+    if not wanted:
+        return {}
+    rows = session.exec(select(Agent.id, Agent.name).where(col(Agent.id).in_(wanted))).all()
+    return dict(rows)
+
+
+def agent_exists(*, session: Session, agent_id: str) -> bool:
+    return session.get(Agent, agent_id) is not None
+
+
+def agents_named(*, session: Session, match: str, limit: int) -> list[str]:
+    """Ids of agents whose name contains `match` (case-insensitive), at most `limit`."""
+    statement = (
+        select(Agent.id)
+        .where(col(Agent.name).icontains(match, autoescape=True))
+        .order_by(col(Agent.id))
+        .limit(limit)
+    )
+    return list(session.exec(statement).all())
 
 
 def list_agent_events(

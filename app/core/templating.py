@@ -6,6 +6,7 @@ tab title follows; when the request targets a registered partial (HX-Target), on
 partial is sent. Responses vary on those headers so caches never mix them up.
 """
 
+import re
 from collections.abc import Callable, ItemsView, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +93,11 @@ def build_environment() -> Environment:
     env.filters["iso"] = lambda value: isoformat(value) if value else ""
     env.filters["ago"] = relative_age
     env.filters["number"] = format_number
+    env.filters["when"] = format_time
+    env.filters["time_tag"] = time_tag
+    env.filters["age_tag"] = age_tag
+    env.filters["si"] = format_si
+    env.filters["short_difficulty"] = short_difficulty
     env.globals["navigation"] = NAVIGATION
     env.globals["version"] = __version__
     return env
@@ -106,6 +112,76 @@ def relative_age(value: datetime | None, now: datetime | None = None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+# The one absolute time format of every page: 2026-12-04 18:20:27 UTC. static/js/time.js
+# rewrites it to the browser's zone when the operator chose local time (prism_tz=local).
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+TIME_ZONE_COOKIE = "prism_tz"
+TIME_ZONES = ("utc", "local")
+THEME_COOKIE = "prism_theme"
+THEMES = ("system", "light", "dark")
+
+
+def format_time(value: datetime | None, *, seconds: bool = True) -> str:
+    """'2026-12-04 18:20:27 UTC' ('2026-12-04 18:20 UTC' without seconds); '—' when unknown."""
+    if value is None:
+        return "—"
+    text = as_utc(value).strftime(TIME_FORMAT if seconds else TIME_FORMAT[:-3])
+    return f"{text} UTC"
+
+
+def time_tag(value: datetime | None, *, seconds: bool = True) -> Markup:
+    """An absolute time as a <time> element static/js/time.js can show in local time."""
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    precision = "second" if seconds else "minute"
+    return Markup('<time datetime="{}" data-time="absolute" data-precision="{}">{}</time>').format(
+        isoformat(value), precision, format_time(value, seconds=seconds)
+    )
+
+
+def age_tag(value: datetime | None, now: datetime | None = None) -> Markup:
+    """'5m ago' whose exact time shows on hover and on keyboard focus (hence tabindex)."""
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    return Markup(
+        '<time datetime="{}" title="{}" tabindex="0" data-time="relative">{}</time>'
+    ).format(isoformat(value), format_time(value), relative_age(value, now))
+
+
+_SI_PREFIXES = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+
+
+def format_si(value: float | None) -> str:
+    """A number with an SI prefix and three significant digits: 3.54 P, 15 k, 812."""
+    if value is None:
+        return "—"
+    magnitude, index = abs(value), 0
+    while magnitude >= 999.5 and index < len(_SI_PREFIXES) - 1:
+        magnitude, index = magnitude / 1000, index + 1
+    digits = 0 if magnitude >= 99.5 else 1 if magnitude >= 9.995 else 2
+    shown = f"{magnitude:.{digits}f}"
+    if "." in shown:
+        shown = shown.rstrip("0").rstrip(".")
+    sign = "-" if value < 0 and shown != "0" else ""
+    return f"{sign}{shown} {_SI_PREFIXES[index]}".rstrip()
+
+
+_DIFFICULTY = re.compile(r"^diff ([\d,]+(?:\.\d+)?)$")
+
+
+def short_difficulty(text: str | None) -> str | None:
+    """A tile helper 'diff 3,540,000,000,000,000' as 'diff 3.54 P'; other text unchanged.
+
+    /api/miners/tiles keeps the long form (a compatibility contract, SPEC appendix A); only
+    the pages shorten it."""
+    if text is None:
+        return None
+    match = _DIFFICULTY.match(text)
+    if match is None:
+        return text
+    return f"diff {format_si(float(match.group(1).replace(',', '')))}"
 
 
 def format_number(value: float | int | None, decimals: int = 0) -> str:
@@ -171,4 +247,13 @@ def base_context(request: Request) -> dict[str, Any]:
         "section": "",
         "page_title": "Prism Console",
         "now": utcnow(),
+        # Display preferences of this browser (static/js/time.js and theme.js set them).
+        "time_zone": _preference(request, TIME_ZONE_COOKIE, TIME_ZONES),
+        "theme": _preference(request, THEME_COOKIE, THEMES),
     }
+
+
+def _preference(request: Request, cookie: str, choices: tuple[str, ...]) -> str:
+    """A display preference from its cookie; the first choice when unset or unknown."""
+    value = request.cookies.get(cookie, "")
+    return value if value in choices else choices[0]

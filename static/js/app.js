@@ -24,6 +24,66 @@
     }
   });
 
+  // On narrow screens tables stack their rows (app.css): each cell says which column it is,
+  // from the table's own headings. Tables opt out with data-cell-labels="off".
+  function labelCells(table) {
+    if (!table.tHead || table.getAttribute("data-cell-labels") === "off") {
+      return;
+    }
+    // The visible words of each heading: an "Actions" column hidden from sight gets none.
+    var headings = table.tHead.rows.length
+      ? Array.prototype.map.call(table.tHead.rows[0].cells, function (cell) {
+          var copy = cell.cloneNode(true);
+          copy.querySelectorAll(".visually-hidden").forEach(function (hidden) {
+            hidden.remove();
+          });
+          return copy.textContent.replace(/\s+/g, " ").trim();
+        })
+      : [];
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          var label = headings[column] || "";
+          column += cell.colSpan || 1;
+          if (label && cell.colSpan === 1 && cell.getAttribute("data-label") !== label) {
+            cell.setAttribute("data-label", label);
+          }
+        });
+      });
+    });
+  }
+
+  function labelTables(root) {
+    if (!root || !root.querySelectorAll) {
+      return;
+    }
+    var table = root.closest ? root.closest(".table-wrap table") : null;
+    if (table) {
+      labelCells(table);
+    }
+    root.querySelectorAll(".table-wrap table").forEach(labelCells);
+  }
+
+  function startLabels() {
+    labelTables(document.body);
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        record.addedNodes.forEach(function (node) {
+          if (node.nodeType === 1 && (node.tagName === "TR" || node.querySelector("tr"))) {
+            labelTables(node);
+          }
+        });
+      });
+    }).observe(document.body, { childList: true, subtree: true });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startLabels);
+  } else {
+    startLabels();
+  }
+
   // A session that ended mid-way: htmx gets 401 from the server; go to the login page.
   document.addEventListener("htmx:responseError", function (event) {
     if (event.detail.xhr && event.detail.xhr.status === 401) {

@@ -1,5 +1,6 @@
 // Live tail of the events page: streamed agent events that match the page's filters are
-// added to #events-table (first page only). Without this file the page is a static list.
+// added to #events-table (first page only), marked with the class live-new so they stand
+// out. Without this file the page is a static list.
 (function () {
   "use strict";
 
@@ -88,8 +89,21 @@
     if (!event || typeof event.id !== "string" || typeof event.at !== "string") {
       return false;
     }
+    var agentId = String(event.agentId || "");
     var agent = table.getAttribute("data-agent") || "";
-    if (agent && event.agentId !== agent) {
+    if (agent && agentId !== agent) {
+      return false;
+    }
+    // An id prefix or a part of a name (the server lists the agents whose name matches).
+    var agentMatch = table.getAttribute("data-agent-match") || "";
+    if (agentMatch) {
+      var named = (table.getAttribute("data-agent-named") || "").split(",");
+      if (agentId.toLowerCase().indexOf(agentMatch) !== 0 && named.indexOf(agentId) === -1) {
+        return false;
+      }
+    }
+    var text = table.getAttribute("data-q") || "";
+    if (text && String(event.message || "").toLowerCase().indexOf(text) === -1) {
       return false;
     }
     var kinds = (table.getAttribute("data-kinds") || "").split(",").filter(Boolean);
@@ -119,31 +133,77 @@
     return td;
   }
 
+  function cellOf(className, child) {
+    var td = cell(child);
+    td.className = className;
+    return td;
+  }
+
+  // The same text as the server's: "2026-12-04 18:20:27 UTC", or the chosen zone's.
+  function timeText(at) {
+    if (window.prismTime) {
+      return window.prismTime.format(new Date(parseTime(at)));
+    }
+    return at.slice(0, 19).replace("T", " ") + " UTC";
+  }
+
+  // The stream carries ids only: the name comes from a row already shown or the suggestions.
+  function agentName(agentId) {
+    var rows = document.querySelectorAll("#events-table td.event-agent");
+    for (var i = 0; i < rows.length; i++) {
+      var link = rows[i].querySelector("a");
+      var name = rows[i].querySelector(".agent-name");
+      if (link && name && link.textContent === agentId) {
+        return name.textContent;
+      }
+    }
+    var options = document.querySelectorAll("#events-agent-ids option");
+    for (var j = 0; j < options.length; j++) {
+      if (options[j].value === agentId) {
+        return options[j].getAttribute("label") || "";
+      }
+    }
+    return "";
+  }
+
   function buildRow(event) {
     var row = document.createElement("tr");
+    row.className = "live-new";
     row.setAttribute("data-id", event.id);
     row.setAttribute("data-at", event.at);
 
     var time = document.createElement("time");
     time.setAttribute("datetime", event.at);
-    time.setAttribute("title", event.at);
-    time.textContent = event.at.slice(0, 19).replace("T", " ");
-    row.appendChild(cell(time));
+    time.setAttribute("data-time", "absolute");
+    time.setAttribute("data-precision", "second");
+    time.textContent = timeText(event.at);
+    row.appendChild(cellOf("event-time", time));
 
     var agentId = String(event.agentId || "");
+    var agentCell = document.createElement("td");
+    agentCell.className = "event-agent";
     var link = document.createElement("a");
     link.setAttribute("href", "/agents/" + encodeURIComponent(agentId));
     link.textContent = agentId;
-    row.appendChild(cell(link));
+    agentCell.appendChild(link);
+    var name = agentName(agentId);
+    if (name) {
+      var label = document.createElement("span");
+      label.className = "agent-name muted";
+      label.textContent = name;
+      agentCell.appendChild(document.createTextNode(" "));
+      agentCell.appendChild(label);
+    }
+    row.appendChild(agentCell);
 
     var kind = String(event.kind || "");
     var badge = document.createElement("span");
     var warning = kind === "warn" || kind === "error";
     badge.className = "badge " + (warning ? "status-" : "kind-") + kind;
     badge.textContent = kind;
-    row.appendChild(cell(badge));
+    row.appendChild(cellOf("event-kind", badge));
 
-    row.appendChild(cell(document.createTextNode(String(event.message || ""))));
+    row.appendChild(cellOf("event-message", document.createTextNode(String(event.message || ""))));
     return row;
   }
 
@@ -177,7 +237,19 @@
       row.remove();
     });
     body.insertBefore(buildRow(event), before);
+    countOne();
     trim(table, body);
+  }
+
+  // The total of matching events follows the rows the tail adds (unless it is "more than").
+  function countOne() {
+    var total = byId("events-total");
+    var value = total ? parseInt(total.getAttribute("data-total") || "", 10) : NaN;
+    if (!total || isNaN(value) || /^more/.test(total.textContent)) {
+      return;
+    }
+    total.setAttribute("data-total", String(value + 1));
+    total.textContent = (value + 1).toLocaleString("en-US");
   }
 
   function trim(table, body) {

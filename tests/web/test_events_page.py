@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.deps import get_clock
 from app.models import AgentEvent
 from tests.support.factories import add_agent, add_events
 from tests.web.conftest import HX
@@ -79,8 +81,10 @@ def test_a_row_has_its_time_agent_link_and_kind_in_words(
     assert row is not None
     assert 'data-at="2026-01-05T10:30:00Z"' in row.group(0)
     assert '<time datetime="2026-01-05T10:30:00Z"' in row.group(0)
-    assert ">2026-01-05 10:30:00</time>" in row.group(0)
+    assert ">2026-01-05 10:30:00 UTC</time>" in row.group(0)
     assert '<a href="/agents/agent-2">agent-2</a>' in row.group(0)
+    # The agent's name beside its id.
+    assert '<span class="agent-name muted">Agent agent-2</span>' in row.group(0)
     # Warnings and errors carry a glyph class and their word, never colour alone.
     assert '<span class="badge status-error">error</span>' in row.group(0)
     assert "error from agent-2" in row.group(0)
@@ -106,7 +110,7 @@ def test_filters_by_agent_and_kinds(web_client: TestClient, db_session: Session)
     assert 'name="agent" type="text" value="agent-1"' in html
     assert '<input type="checkbox" name="kind" value="warn" checked>' in html
     assert '<input type="checkbox" name="kind" value="error">' in html
-    assert '<option value="agent-2">' in html  # the agent datalist
+    assert '<option value="agent-2" label="Agent agent-2">' in html  # the agent datalist
 
 
 def test_kinds_may_also_come_as_a_comma_list(web_client: TestClient, db_session: Session) -> None:
@@ -121,7 +125,7 @@ def test_the_time_range_is_utc_since_inclusive_until_exclusive(
     html = web_client.get("/events?since=2026-01-05T10:10&until=2026-01-05T10:30").text
     assert shown(html) == ["e3", "e2"]
     assert 'name="since" type="datetime-local" step="1" value="2026-01-05T10:10"' in html
-    assert "Since (UTC)" in html
+    assert "Since <span data-time-zone-label>(UTC)</span>" in html
     # An explicit offset is converted and shown in UTC.
     html = web_client.get("/events?since=2026-01-05T12:20%2B02:00").text
     assert shown(html) == ["e5", "e4", "e3"]
@@ -268,3 +272,123 @@ def test_filtering_with_htmx_gets_only_the_results(
     assert shown(partial.text) == ["e3"]
     for response in (page, fragment, partial):
         assert "HX-Request" in response.headers["Vary"]
+
+
+# --- the log tool: message search, agent match, quick ranges, total ----------------------
+
+
+def add_message(session: Session, event_id: str, agent_id: str, message: str, minutes: int) -> None:
+    session.add(
+        AgentEvent(
+            id=event_id,
+            agent_id=agent_id,
+            kind="warn",
+            at=T0 + timedelta(minutes=minutes),
+            message=message,
+        )
+    )
+    session.commit()
+
+
+def total(html: str) -> int:
+    match = re.search(r'id="events-total" data-total="(\d+)"', html)
+    assert match is not None, html
+    return int(match.group(1))
+
+
+def test_the_message_search_ignores_case_and_takes_like_characters_literally(
+    web_client: TestClient, db_session: Session
+) -> None:
+    add_agent(db_session, "agent-1")
+    add_message(db_session, "disk", "agent-1", "Disk FULL on /var", 0)
+    add_message(db_session, "pct", "agent-1", "usage at 100% now", 1)
+    add_message(db_session, "under", "agent-1", "queue_depth high", 2)
+    add_message(db_session, "plain", "agent-1", "queue depth normal, 1000 jobs", 3)
+    assert shown(web_client.get("/events?q=disk+full").text) == ["disk"]
+    # % and _ are the characters typed, not LIKE wildcards, on both engines.
+    assert shown(web_client.get("/events?q=100%25").text) == ["pct"]
+    assert shown(web_client.get("/events?q=queue_depth").text) == ["under"]
+    html = web_client.get("/events?q=QUEUE").text
+    assert shown(html) == ["plain", "under"]
+    assert total(html) == 2
+    assert 'value="QUEUE"' in html
+    assert 'data-q="queue"' in table_tag(html)  # the live tail matches the same text
+
+
+def test_a_search_longer_than_the_limit_is_refused(web_client: TestClient) -> None:
+    response = web_client.get("/events", params={"q": "x" * 201})
+    assert response.status_code == 422
+    assert "q" in response.text
+
+
+def test_the_agent_filter_takes_an_id_prefix_or_a_part_of_the_name(
+    web_client: TestClient, db_session: Session
+) -> None:
+    add_agent(db_session, "edge-1", name="Billing worker")
+    add_agent(db_session, "edge-10", name="Search indexer")
+    add_agent(db_session, "core-7", name="Billing API")
+    add_message(db_session, "a", "edge-1", "one", 0)
+    add_message(db_session, "b", "edge-10", "two", 1)
+    add_message(db_session, "c", "core-7", "three", 2)
+    assert shown(web_client.get("/events?agent=edge").text) == ["b", "a"]
+    assert shown(web_client.get("/events?agent=EDGE-").text) == ["b", "a"]
+    html = web_client.get("/events?agent=billing").text
+    assert shown(html) == ["c", "a"]
+    tag = table_tag(html)
+    assert 'data-agent=""' in tag and 'data-agent-match="billing"' in tag
+    assert 'data-agent-named="core-7,edge-1"' in tag
+    # An exact id is that agent only, not every id it prefixes.
+    html = web_client.get("/events?agent=edge-1").text
+    assert shown(html) == ["a"]
+    assert 'data-agent="edge-1"' in table_tag(html)
+    # Wildcards in the agent filter are literal too.
+    assert shown(web_client.get("/events?agent=edge%25").text) == []
+
+
+def test_searches_the_export_cannot_express_replace_the_export_links(
+    web_client: TestClient, db_session: Session
+) -> None:
+    arrange(db_session)
+    html = web_client.get("/events?q=warn").text
+    assert "/api/export/events.csv" not in html
+    assert "Export takes the agent's exact id" in html
+    assert "/api/export/events.csv?agent=agent-1" in web_client.get("/events?agent=agent-1").text
+
+
+def test_a_quick_range_is_a_since_that_follows_the_clock(
+    app: FastAPI, web_client: TestClient, db_session: Session
+) -> None:
+    arrange(db_session)  # events at T0 + 0, 10, 20, 30 and 40 minutes
+    app.dependency_overrides[get_clock] = lambda: lambda: T0 + timedelta(minutes=45)
+    try:
+        html = web_client.get("/events?range=15m").text
+        assert shown(html) == ["e5", "e4"]
+        assert total(html) == 2
+        assert 'data-since="2026-01-05T10:30:00Z"' in table_tag(html)
+        assert re.search(r'<a class="button" href="/events\?range=15m" aria-current="true">', html)
+        assert '<input type="hidden" name="range" value="15m">' in html
+        assert 'name="since" type="datetime-local" step="1" value=""' in html
+        # Filters kept by the quick-range links; an explicit since wins over a range.
+        assert 'href="/events?kind=warn&amp;range=1h"' in web_client.get("/events?kind=warn").text
+        assert shown(web_client.get("/events?range=15m&since=2026-01-05T10:00").text) == [
+            "e5", "e4", "e3", "e2", "e1"
+        ]  # fmt: skip
+    finally:
+        app.dependency_overrides.pop(get_clock, None)
+
+
+def test_an_unknown_quick_range_is_a_field_error(web_client: TestClient) -> None:
+    response = web_client.get("/events?range=2w")
+    assert response.status_code == 422
+    assert "<li>Quick range: must be one of 15m, 1h, 24h, 7d</li>" in response.text
+
+
+def test_the_total_counts_every_matching_event_not_only_the_page(
+    web_client: TestClient, db_session: Session
+) -> None:
+    add_agent(db_session, "agent-1")
+    add_events(db_session, "agent-1", 60, start=T0)
+    html = web_client.get("/events").text
+    assert len(shown(html)) == 50
+    assert total(html) == 60
+    assert 'Matching events: <strong id="events-total" data-total="60">60</strong>' in html

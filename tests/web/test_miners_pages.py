@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.templating import short_difficulty
 from app.core.timeutil import utcnow
 from app.miners.ingest import record_samples
 from tests.web.conftest import HX
@@ -66,6 +67,13 @@ def api_tiles(client: TestClient, miner_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def page_tiles(client: TestClient, miner_id: str) -> list[dict[str, Any]]:
+    """The tiles API's tiles as pages show them: difficulty in short SI units (diff 15 k)."""
+    return [
+        {**tile, "helper": short_difficulty(tile["helper"])} for tile in api_tiles(client, miner_id)
+    ]
+
+
 def card_of(page: str, miner_id: str) -> str:
     start = page.index(f'data-miner-id="{miner_id}"')
     return page[start : page.index("</article>", start)]
@@ -113,7 +121,7 @@ def test_each_card_shows_the_tiles_api_values_and_intents(
     page = web_client.get("/miners").text
     for miner_id in ("rig-ok", "rig-hot", "rig-stale-shares"):
         shown = tiles_in(card_of(page, miner_id))
-        assert shown == api_tiles(client, miner_id)
+        assert shown == page_tiles(client, miner_id)
         assert [tile["label"] for tile in shown] == [
             "Effective hashrate",
             "Stale rate",
@@ -239,7 +247,7 @@ def test_a_read_only_session_sees_the_fleet(
     add_samples(db_session, "rig-1")
     page = read_web_client.get("/miners")
     assert page.status_code == 200
-    assert tiles_in(card_of(page.text, "rig-1")) == api_tiles(client, "rig-1")
+    assert tiles_in(card_of(page.text, "rig-1")) == page_tiles(client, "rig-1")
 
 
 def test_a_miner_whose_newest_sample_was_pruned_still_has_a_card(

@@ -2,10 +2,15 @@
 
 The page is a plain filtered list with keyset pages ("Older events"); static/js/live-tail.js
 adds events from the ops stream to the first page, reading the filters from the table's data
-attributes. Times in the filter form are UTC (datetime-local inputs carry no zone).
+attributes. Times in the filter form are UTC (datetime-local inputs carry no zone; with the
+local-time preference static/js/time.js converts them both ways).
+
+The agent filter takes an agent's exact id (what the suggestions offer), else an id prefix
+or a part of a name; `q` searches the messages; `range` (15m, 1h, 24h, 7d) is a quick
+"since", used when neither since nor until is given.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,7 +22,7 @@ from app.agents import service as agent_service
 from app.agents.events import EventQuery
 from app.agents.service import AgentQuery
 from app.auth.deps import WebRead
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import UnprocessableError
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.templating import render
@@ -28,7 +33,15 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 AGENT_SUGGESTIONS = 500  # agent ids offered in the filter's datalist
+NAMED_AGENTS_FOR_TAIL = 500  # agents whose name matches, told to the live tail
+COUNT_CAP = 10_000  # the total is counted up to here ("more than 10,000" beyond)
 PARTIALS = {"events-results": "partials/events/results.html"}
+QUICK_RANGES = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
 
 
 @router.get("/events", response_class=HTMLResponse)
@@ -37,17 +50,30 @@ def events_page(
     _user: WebRead,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     agent: Annotated[str, Query(max_length=128)] = "",
     kind: Annotated[list[str] | None, Query(max_length=100)] = None,
     since: Annotated[str, Query(max_length=64)] = "",
     until: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=event_service.MAX_SEARCH_LENGTH)] = "",
+    range_: Annotated[str, Query(alias="range", max_length=8)] = "",
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
-    """Events newest first, filtered by agent, kind and UTC time range; 50 per page."""
+    """Events newest first, filtered by agent, kind, message text and UTC time range (or a
+    quick range); 50 per page, with the total count of matching events."""
     errors: dict[str, str] = {}
-    query = _query(agent.strip(), kind or [], since, until, errors)
+    agent_text = agent.strip()
+    quick_range = _quick_range(range_.strip(), errors) if not (since or until) else ""
+    if quick_range:
+        since = datetime_local(clock() - QUICK_RANGES[quick_range])
+    # An exact id (what the suggestions offer) is that one agent, not every id it prefixes.
+    exact_agent = bool(agent_text) and event_service.agent_exists(
+        session=session, agent_id=agent_text
+    )
+    query = _query(agent_text, exact_agent, q.strip(), kind or [], since, until, errors)
     rows: list[Any] = []
     next_cursor = None
+    total: int | None = None
     if not errors:
         try:
             rows, next_cursor = event_service.list_events(
@@ -58,7 +84,9 @@ def events_page(
             )
         except UnprocessableError as exc:
             errors["cursor"] = _message(exc)
-    page_params = _page_params(query, since, until, errors)
+        else:
+            total = event_service.count_events(session=session, query=query, cap=COUNT_CAP)
+    page_params = _page_params(query, quick_range, since, until, errors)
     page_url = _url(page_params)
     suggestions, _ = agent_service.list_agents(
         session=session,
@@ -70,18 +98,40 @@ def events_page(
         "section": "events",
         "page_title": "Events",
         "events": rows,
+        "agent_names": event_service.agent_names(
+            session=session, agent_ids=[row.agent_id for row in rows]
+        ),
+        "total": total,
+        "count_cap": COUNT_CAP,
         "kind_choices": EVENT_KINDS,
-        "agent": query.agent_id or "",
+        "agent": agent_text,
+        "q": q.strip(),
+        "quick_range": quick_range,
+        "quick_ranges": list(QUICK_RANGES),
+        "quick_range_urls": {
+            name: _url([*_page_params(query, name, "", "", {}, times=False)])
+            for name in QUICK_RANGES
+        },
         "kinds": query.kinds if "kind" not in errors else tuple(kind or ()),
-        "since_value": _input_value(query.since, since, "since" in errors),
+        "since_value": "" if quick_range else _input_value(query.since, since, "since" in errors),
         "until_value": _input_value(query.until, until, "until" in errors),
-        "agent_ids": [row.id for row in suggestions],
+        "agents": [(row.id, row.name) for row in suggestions],
         "errors": errors,
         "filtered": bool(page_params),
         "paged": cursor is not None,
         "live": cursor is None and not errors,
         "live_filters": {
             "agent": query.agent_id or "",
+            "agent_match": (query.agent_match or "").lower(),
+            # The live tail cannot look names up: the agents whose name matches.
+            "agent_named": ",".join(
+                event_service.agents_named(
+                    session=session, match=query.agent_match, limit=NAMED_AGENTS_FOR_TAIL
+                )
+                if query.agent_match
+                else ()
+            ),
+            "q": (query.text or "").lower(),
             "kinds": ",".join(query.kinds),
             "since": isoformat(query.since) if query.since else "",
             "until": isoformat(query.until) if query.until else "",
@@ -91,6 +141,8 @@ def events_page(
         "older_url": _url([*page_params, ("cursor", encode_cursor(next_cursor))])
         if next_cursor
         else None,
+        # The export takes an exact agent, kinds and times: not the searches of this page.
+        "exportable": not errors and query.agent_match is None and query.text is None,
         "export_query": urlencode(_export_params(query)) if not errors else "",
     }
     return render(
@@ -102,8 +154,21 @@ def events_page(
     )
 
 
+def _quick_range(name: str, errors: dict[str, str]) -> str:
+    if name and name not in QUICK_RANGES:
+        errors["range"] = f"must be one of {', '.join(QUICK_RANGES)}"
+        return ""
+    return name
+
+
 def _query(
-    agent: str, kinds: list[str], since: str, until: str, errors: dict[str, str]
+    agent: str,
+    exact_agent: bool,
+    text: str,
+    kinds: list[str],
+    since: str,
+    until: str,
+    errors: dict[str, str],
 ) -> EventQuery:
     """The filters as the service takes them; each problem recorded against its field."""
     parsed_kinds: tuple[str, ...] = ()
@@ -116,7 +181,14 @@ def _query(
         event_service.check_time_range(start, end)
     except UnprocessableError as exc:
         errors["until"] = _message(exc)
-    return EventQuery(agent_id=agent or None, kinds=parsed_kinds, since=start, until=end)
+    return EventQuery(
+        agent_id=agent if exact_agent else None,
+        agent_match=agent if agent and not exact_agent else None,
+        text=text or None,
+        kinds=parsed_kinds,
+        since=start,
+        until=end,
+    )
 
 
 def _time(name: str, text: str, errors: dict[str, str]) -> datetime | None:
@@ -143,17 +215,30 @@ def _input_value(value: datetime | None, text: str, invalid: bool) -> str:
 
 
 def _page_params(
-    query: EventQuery, since: str, until: str, errors: dict[str, str]
+    query: EventQuery,
+    quick_range: str,
+    since: str,
+    until: str,
+    errors: dict[str, str],
+    *,
+    times: bool = True,
 ) -> list[tuple[str, str]]:
-    """The page's filters as query parameters, times in the form's own UTC notation."""
+    """The page's filters as query parameters, times in the form's own UTC notation; a
+    quick range stays a range (its "since" moves with the clock)."""
     params: list[tuple[str, str]] = []
-    if query.agent_id:
-        params.append(("agent", query.agent_id))
+    agent = query.agent_id or query.agent_match
+    if agent:
+        params.append(("agent", agent))
+    if query.text:
+        params.append(("q", query.text))
     params.extend(("kind", kind) for kind in query.kinds)
-    for name, value, text in (("since", query.since, since), ("until", query.until, until)):
-        shown = _input_value(value, text, name in errors)
-        if shown:
-            params.append((name, shown))
+    if quick_range:
+        params.append(("range", quick_range))
+    elif times:
+        for name, value, text in (("since", query.since, since), ("until", query.until, until)):
+            shown = _input_value(value, text, name in errors)
+            if shown:
+                params.append((name, shown))
     return params
 
 
