@@ -140,6 +140,15 @@ def list_miners(
     return items, next_cursor
 
 
+def every_miner(*, session: Session, now: datetime, stale_after: int) -> list[MinerPublic]:
+    """Every miner by id with its newest sample and figures (the Miners page sorts them)."""
+    query = newest_sample_select(Miner, MinerSample).order_by(col(Miner.miner_id))
+    return [
+        miner_public(miner, sample, now=now, stale_after=stale_after)
+        for miner, sample in session.execute(query)
+    ]
+
+
 def one_miner(*, session: Session, miner_id: str, now: datetime, stale_after: int) -> MinerPublic:
     """One miner as the list shows it; NotFoundError when it never sent a sample."""
     query = newest_sample_select(Miner, MinerSample).where(col(Miner.miner_id) == miner_id)

@@ -8,7 +8,7 @@ figures come from SQL over the same window and the same expressions as the chart
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
@@ -17,14 +17,23 @@ from app.core.downsampling import resolve_window
 from app.core.errors import UnprocessableError
 from app.core.timeutil import parse_datetime
 from app.miners.series import SERIES_NAMES, metric_expressions  # the charts' own SQL
-from app.miners.tiles import NONE, format_hashrate, format_temperature
+from app.miners.tiles import (
+    NONE,
+    TEMPERATURE_CRITICAL_FROM,
+    TEMPERATURE_WARNING_FROM,
+    format_hashrate,
+    format_temperature,
+)
 from app.models import MinerSample
 
 # The time-range picker's presets, in the order shown.
 RANGES: Mapping[str, tuple[str, timedelta]] = {
+    "15m": ("15 min", timedelta(minutes=15)),
     "1h": ("1 h", timedelta(hours=1)),
+    "6h": ("6 h", timedelta(hours=6)),
     "24h": ("24 h", timedelta(hours=24)),
     "7d": ("7 d", timedelta(days=7)),
+    "30d": ("30 d", timedelta(days=30)),
 }
 DEFAULT_RANGE = "24h"
 
@@ -139,12 +148,38 @@ def format_latency(value: float | None) -> str:
     return NONE if value is None else f"{value:,.1f} ms"
 
 
+def _format_unit(unit: str, digits: int) -> Callable[[float | None], str]:
+    def format_value(value: float | None) -> str:
+        return NONE if value is None else f"{value:,.{digits}f} {unit}"
+
+    return format_value
+
+
+# What a chart draws as its line from each bucket's min, avg and max: the side where trouble
+# shows (a hashrate drop is in the minimum, a heat or latency spike in the maximum). The
+# whole min-max range is drawn as a band around it.
+LineStat = Literal["min", "avg", "max"]
+# "level": the value itself; "counter": a cumulative counter drawn as its rate per minute.
+SeriesKind = Literal["level", "counter"]
+
+
 @dataclass(frozen=True)
 class SeriesSpec:
     key: str
     label: str
     unit: str
     format: Callable[[float | None], str]
+    # Drawn only once the legend turns it on (the quantities read less often).
+    hidden: bool = False
+    # The fallback text's name, when the chart draws something else (a rate of a counter).
+    summary_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    label: str
+    level: Literal["warning", "critical"]
 
 
 @dataclass(frozen=True)
@@ -154,7 +189,13 @@ class ChartSpec:
     id: str
     title: str
     series: tuple[SeriesSpec, ...]
+    axis: str  # the y axis' label, with its unit
     value_format: str | None = None
+    line: LineStat = "avg"
+    kind: SeriesKind = "level"
+    thresholds: tuple[Threshold, ...] = ()
+    # Counters only: also draw rejected / (accepted + rejected) in % on a right axis.
+    reject_percent: bool = False
 
 
 CHARTS = (
@@ -162,30 +203,78 @@ CHARTS = (
         "chart-hashrate",
         "Hashrate",
         (
-            SeriesSpec("hashrate1m", "Hashrate 1m", "H/s", format_hashrate),
-            SeriesSpec("hashrate15m", "Hashrate 15m", "H/s", format_hashrate),
             SeriesSpec("effectiveHashrate", "Effective hashrate", "H/s", format_hashrate),
+            SeriesSpec("hashrate1m", "Reported 1m", "H/s", format_hashrate, hidden=True),
+            SeriesSpec("hashrate15m", "Reported 15m", "H/s", format_hashrate, hidden=True),
         ),
-        value_format="hashrate",  # 1.52 kH/s, as the tiles write it
+        axis="Hashrate",
+        value_format="hashrate",  # 1.52 kH/s, as the tiles write it (the ticks carry the unit)
+        line="min",
     ),
     ChartSpec(
         "chart-temperature",
         "Temperature",
         (SeriesSpec("temperatureC", "Temperature", "°C", format_temperature),),
+        axis="°C",
+        line="max",
+        # The temperature tile's own limits (tiles.py).
+        thresholds=(
+            Threshold(TEMPERATURE_WARNING_FROM, "Warning", "warning"),
+            Threshold(TEMPERATURE_CRITICAL_FROM, "Critical", "critical"),
+        ),
     ),
     ChartSpec(
         "chart-shares",
         "Shares",
         (
-            SeriesSpec("sharesAccepted", "Accepted shares", "", format_count),
-            SeriesSpec("sharesRejected", "Rejected shares", "", format_count),
-            SeriesSpec("sharesStale", "Stale shares", "", format_count),
+            SeriesSpec(
+                "sharesAccepted",
+                "Accepted",
+                "shares/min",
+                format_count,
+                summary_label="Accepted shares",
+            ),
+            SeriesSpec(
+                "sharesRejected",
+                "Rejected",
+                "shares/min",
+                format_count,
+                summary_label="Rejected shares",
+            ),
+            SeriesSpec(
+                "sharesStale", "Stale", "shares/min", format_count, summary_label="Stale shares"
+            ),
         ),
+        axis="shares/min",
+        kind="counter",
+        reject_percent=True,
     ),
     ChartSpec(
         "chart-latency",
         "Latency",
         (SeriesSpec("latencyMs", "Latency", "ms", format_latency),),
+        axis="ms",
+        line="max",
+    ),
+    ChartSpec(
+        "chart-power",
+        "Power",
+        (SeriesSpec("powerW", "Power", "W", _format_unit("W", 0)),),
+        axis="W",
+    ),
+    ChartSpec(
+        "chart-fans",
+        "Fans",
+        (SeriesSpec("fanRpm", "Fan speed", "rpm", _format_unit("rpm", 0)),),
+        axis="rpm",
+        line="min",  # a failing fan slows down
+    ),
+    ChartSpec(
+        "chart-efficiency",
+        "Efficiency",
+        (SeriesSpec("efficiencyJPerTH", "Efficiency", "J/TH", _format_unit("J/TH", 1)),),
+        axis="J/TH",
+        line="max",  # more joules per terahash is worse
     ),
 )
 
@@ -196,12 +285,14 @@ def summary_lines(chart: ChartSpec, figures: WindowFigures, window: Window) -> l
         return [f"No samples over {window.label}."]
     lines = []
     for spec in chart.series:
-        values = figures.series[spec.key]
-        if values.minimum is None:
-            lines.append(f"{spec.label}: not reported over {window.label}")
+        label = spec.summary_label or spec.label
+        # A series the figures do not know yet (power before the series carry it) is unreported.
+        values = figures.series.get(spec.key)
+        if values is None or values.minimum is None:
+            lines.append(f"{label}: not reported over {window.label}")
             continue
         lines.append(
-            f"{spec.label}: latest {spec.format(values.latest)}, min {spec.format(values.minimum)}"
+            f"{label}: latest {spec.format(values.latest)}, min {spec.format(values.minimum)}"
             f", max {spec.format(values.maximum)} over {window.label}"
         )
     return lines

@@ -221,7 +221,7 @@ def test_the_agents_list_puts_its_problems_first_and_shows_each_health(
         assert f'data-health="{health}"' in row, agent_id
 
 
-def test_the_miners_list_puts_its_problems_first_and_each_card_shows_its_health(
+def test_the_miners_list_puts_its_problems_first_and_each_row_shows_its_health(
     web_client: TestClient, fleet_problems: Engine
 ) -> None:
     page = web_client.get("/miners").text
@@ -230,14 +230,14 @@ def test_the_miners_list_puts_its_problems_first_and_each_card_shows_its_health(
         "rig-hot-1",
         "rig-warm-1",
     ]
-    assert page.index('id="miner-problems"') < page.index('id="miners-grid"')
+    assert page.index('id="miner-problems"') < page.index('id="miners-table"')
     for miner_id, health in (
         ("rig-hot-1", "critical"),
         ("rig-warm-1", "warning"),
         ("rig-cool", "ok"),
     ):
-        card = page.split(f'data-miner-id="{miner_id}"', 1)[1].split("</article>", 1)[0]
-        assert f'data-health="{health}"' in card, miner_id
+        row = page.split(f'<tr data-miner-id="{miner_id}"', 1)[1].split("</tr>", 1)[0]
+        assert f'data-health="{health}"' in row, miner_id
 
 
 def test_agent_and_miner_pages_show_health_reasons_and_incidents(

@@ -59,7 +59,7 @@ def test_the_agents_list_shows_each_agents_uptime(
     assert 'href="/agents/a1#outage-0"' in page
 
 
-def test_a_miner_page_and_card_show_uptime(web_client: TestClient, db_session: Session) -> None:
+def test_a_miner_page_and_row_show_uptime(web_client: TestClient, db_session: Session) -> None:
     now = utcnow()
     start = now - timedelta(hours=2)
     samples = [
@@ -81,9 +81,9 @@ def test_a_miner_page_and_card_show_uptime(web_client: TestClient, db_session: S
     detail = web_client.get("/miners/rig").text
     assert 'id="availability"' in detail and 'id="outages"' in detail
     assert detail.count('class="uptime-cell') == 90
-    cards = web_client.get("/miners").text
-    assert 'class="uptime-figures"' in cards
-    assert 'href="/miners/rig#outage-0"' in cards
+    rows = web_client.get("/miners").text
+    assert 'class="uptime-figures"' in rows
+    assert 'href="/miners/rig#outage-0"' in rows
 
 
 def test_an_agent_never_seen_has_no_known_uptime(
