@@ -3,6 +3,11 @@
 Values follow SPEC Appendix A "Seed" so screenshots and client tests written against the earlier
 service still recognise them. Everything random comes from one seeded generator: two seeds of
 the same moment produce the same rows.
+
+The fleet also has a past worth reporting on (SPEC §13, §14): agents' status histories go back
+30 days with a few outages (one inside a maintenance window), a miner stopped reporting for
+47 minutes, another hashed 0 H/s for 25 minutes while still reporting, and one ASIC runs hot
+and inefficient (87 °C, 80 % of its expected hashrate, 45 J/TH beside its twin's 34).
 """
 
 import math
@@ -28,6 +33,7 @@ from app.models import (
     Runbook,
     RunbookRun,
     Setting,
+    Silence,
 )
 
 Progress = Callable[[str], None]
@@ -37,7 +43,18 @@ AGENT_COUNT = 8
 RUNBOOK_COUNT = 6
 DEGRADED_AGENT = "agent-5"
 OFFLINE_AGENT = "agent-8"
-SAMPLES_PER_MINER = 24 * 60  # one a minute for a day
+SAMPLES_PER_MINER = 24 * 60  # one a minute for a day (less the minutes a miner was silent)
+HISTORY_DAYS = 30  # how far back the agents' status histories go
+# Past outages of agents, as (agent, days ago it started, minutes offline): agent-2's is the
+# issue's worked example (2 h 13 min in 30 days: 99.692 %).
+AGENT_OUTAGES = (
+    ("agent-2", 12, 133),
+    ("agent-4", 3, 35),
+    ("agent-4", 26, 8),
+    ("agent-6", 7, 52),
+)
+# agent-4's outage of 3 days ago fell inside a planned maintenance window (counted apart).
+MAINTENANCE_ID = "demo-maintenance-agent-4"
 MEMORY_INTERVAL = timedelta(minutes=5)
 RANDOM_SEED = 20_260_105
 
@@ -93,14 +110,39 @@ class DemoMiner:
     temperature: float  # °C
     difficulty: float
     shares_per_minute: float
+    power_w: float  # at `hashrate`
+    fan_rpm: int
+    expected_hashrate: float  # its nameplate rate (what an admin would set)
+    name: str
+    location: str
+    # (minutes before now it started, minutes): no sample at all, or samples at 0 H/s.
+    silent: tuple[int, int] | None = None
+    idle: tuple[int, int] | None = None
 
 
 DEMO_MINERS = (
-    DemoMiner("xmrig", "pool.supportxmr.com:443", "rx/0", 7_200, 66, 120_000, 3.5),
-    DemoMiner("xmrig-edge", "xmr-eu1.nanopool.org:14433", "rx/0", 3_100, 58, 60_000, 3.0),
-    DemoMiner("gpu-rig-01", "rvn.2miners.com:6060", "kawpow", 28.5e6, 71, 1.5e6, 2.0),
-    DemoMiner("asic-s19", "btc.viabtc.io:3333", "sha256d", 95e12, 78.5, 65_536, 6.0),
-)
+    DemoMiner(
+        "xmrig", "pool.supportxmr.com:443", "rx/0", 7_200, 66, 120_000, 3.5,
+        95, 1_800, 7_300, "Office tower", "HQ / desk 12",
+    ),
+    DemoMiner(
+        "xmrig-edge", "xmr-eu1.nanopool.org:14433", "rx/0", 3_100, 58, 60_000, 3.0,
+        45, 2_100, 3_200, "Edge box", "Branch office", silent=(9 * 60, 47),
+    ),
+    DemoMiner(
+        "gpu-rig-01", "rvn.2miners.com:6060", "kawpow", 28.5e6, 71, 1.5e6, 2.0,
+        260, 2_400, 30e6, "GPU rig 1", "Rack A / shelf 1", idle=(5 * 60, 25),
+    ),
+    DemoMiner(
+        "asic-s19", "btc.viabtc.io:3333", "sha256d", 95e12, 78.5, 65_536, 6.0,
+        3_250, 5_400, 95e12, "S19 shelf 2", "Rack B / shelf 2",
+    ),
+    # The twin that runs hot and wastes power: clogged filters, a failing hashboard.
+    DemoMiner(
+        "asic-s19-hot", "btc.viabtc.io:3333", "sha256d", 76e12, 87, 65_536, 4.8,
+        3_420, 6_600, 95e12, "S19 shelf 3", "Rack B / shelf 3",
+    ),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,7 +200,7 @@ def seed_demo(
     settings = [
         Setting(key=key, value=value, updated_at=now) for key, value in DEMO_SETTINGS.items()
     ]
-    session.add_all([*runbooks, *metrics, *settings])
+    session.add_all([*runbooks, *metrics, *settings, _maintenance(now)])
     session.commit()
 
     end = now.replace(second=0)
@@ -166,6 +208,7 @@ def seed_demo(
     for index, miner in enumerate(DEMO_MINERS, start=1):
         report(f"writing a day of samples for {miner.miner_id} ({index}/{len(DEMO_MINERS)})")
         samples += record_samples(session=session, rows=_samples(rng, miner, end))
+    _describe_miners(session)
     return SeedSummary(
         agents=len(agents),
         events=len(events),
@@ -193,9 +236,37 @@ def _remove_demo_rows(session: Session) -> None:
     metric_ids = [values["metric_id"] for values in DEMO_METRICS]
     session.exec(delete(Metric).where(col(Metric.metric_id).in_(metric_ids)))
     session.exec(delete(Setting).where(col(Setting.key).in_(list(DEMO_SETTINGS))))
+    session.exec(delete(Silence).where(col(Silence.id) == MAINTENANCE_ID))
     session.exec(delete(Miner).where(col(Miner.miner_id).in_(miner_ids)))
     session.exec(delete(MinerSample).where(col(MinerSample.miner_id).in_(miner_ids)))
     session.flush()
+
+
+def _describe_miners(session: Session) -> None:
+    """What an admin would have said of each demo miner (PUT /api/miners/{id})."""
+    for demo in DEMO_MINERS:
+        miner = session.get(Miner, demo.miner_id)
+        if miner is not None:
+            miner.expected_hashrate = demo.expected_hashrate
+            miner.name = demo.name
+            miner.location = demo.location
+            session.add(miner)
+    session.commit()
+
+
+def _maintenance(now: datetime) -> Silence:
+    """The planned window agent-4's outage of 3 days ago fell in (an hour, from 10 min before)."""
+    _agent, days_ago, _minutes = AGENT_OUTAGES[1]
+    start = now - timedelta(days=days_ago) - timedelta(minutes=10)
+    return Silence(
+        id=MAINTENANCE_ID,
+        matchers={"subjectType": "agent", "subject": "agent-4"},
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        comment="Kernel upgrade and reboot (demo)",
+        created_by="seed",
+        created_at=start - timedelta(days=1),
+    )
 
 
 def _agents(rng: random.Random, now: datetime) -> list[Agent]:
@@ -250,8 +321,23 @@ def _events(rng: random.Random, agent: Agent, now: datetime) -> list[AgentEvent]
 
 
 def _status_history(agent: Agent, now: datetime) -> list[AgentStatusChange]:
-    start = now - timedelta(hours=24)
+    start = now - timedelta(days=HISTORY_DAYS)
     history = [AgentStatusChange(agent_id=agent.id, from_status=None, to_status="online", at=start)]
+    for agent_id, days_ago, minutes in AGENT_OUTAGES:
+        if agent_id == agent.id:
+            down = now - timedelta(days=days_ago)
+            history += [
+                AgentStatusChange(
+                    agent_id=agent.id, from_status="online", to_status="offline", at=down
+                ),
+                AgentStatusChange(
+                    agent_id=agent.id,
+                    from_status="offline",
+                    to_status="online",
+                    at=down + timedelta(minutes=minutes),
+                ),
+            ]
+    history.sort(key=lambda change: change.at)
     if agent.id == DEGRADED_AGENT:
         history.append(
             AgentStatusChange(
@@ -315,15 +401,19 @@ def _samples(rng: random.Random, miner: DemoMiner, end: datetime) -> list[dict[s
     accepted = rejected = stale = 0
     last_share_at: datetime | None = None
     for minute in range(SAMPLES_PER_MINER):
-        at = end - timedelta(minutes=SAMPLES_PER_MINER - 1 - minute)
+        back = SAMPLES_PER_MINER - 1 - minute  # minutes before the newest sample
+        at = end - timedelta(minutes=back)
         rate += 0.3 * (miner.hashrate - rate) + rng.gauss(0, 0.03 * miner.hashrate)
         rate = max(rate, 0.0)
+        if _within(miner.silent, back):
+            continue  # no sample at all: the miner (or its network) was down
+        idle = _within(miner.idle, back)  # reporting, but its hashing has stopped
         average += (rate - average) / 15  # what a 15-minute average would show
         # Warmer in the afternoon (UTC), with the odd spike a fan slow-down causes.
         daily = 2.5 * _daily_wave(at)
         spike = 6.0 if rng.random() < 0.004 else 0.0
         temperature += 0.2 * (miner.temperature + daily - temperature) + rng.gauss(0, 0.4)
-        found = _poisson(rng, miner.shares_per_minute)
+        found = 0 if idle else _poisson(rng, miner.shares_per_minute)
         accepted += found
         rejected += 1 if rng.random() < 0.01 else 0
         stale += 1 if rng.random() < 0.02 else 0
@@ -335,8 +425,8 @@ def _samples(rng: random.Random, miner: DemoMiner, end: datetime) -> list[dict[s
                 "recorded_at": at,
                 "pool": miner.pool,
                 "profile": miner.profile,
-                "hashrate_1m": round(rate, 2),
-                "hashrate_15m": round(average, 2),
+                "hashrate_1m": 0.0 if idle else round(rate, 2),
+                "hashrate_15m": 0.0 if idle else round(average, 2),
                 "shares_accepted": accepted,
                 "shares_rejected": rejected,
                 "shares_stale": stale,
@@ -344,9 +434,20 @@ def _samples(rng: random.Random, miner: DemoMiner, end: datetime) -> list[dict[s
                 "temperature_c": round(temperature + spike, 1),
                 "last_share_difficulty": miner.difficulty if last_share_at else None,
                 "last_share_at": last_share_at,
+                # Power follows the hashing (idle chips still draw a fifth); fans hold.
+                "power_w": round(miner.power_w * (0.2 if idle else rate / miner.hashrate), 1),
+                "fan_rpm": miner.fan_rpm + rng.randint(-60, 60),
             }
         )
     return rows
+
+
+def _within(span: tuple[int, int] | None, minutes_back: int) -> bool:
+    """Whether `minutes_back` lies in a (minutes before now it started, minutes) span."""
+    if span is None:
+        return False
+    start, length = span
+    return start - length < minutes_back <= start
 
 
 def _daily_wave(at: datetime) -> float:

@@ -4,8 +4,12 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.models import Agent, MinerSample, Runbook
+from app.ops.seed import DEMO_MINERS, SAMPLES_PER_MINER
 from tests.cli.runner import assert_one_line_error, engine_for, invoke
 from tests.support.factories import make_agent
+
+# A day of one sample a minute per demo miner, less the 47 minutes xmrig-edge was silent.
+DEMO_SAMPLES = len(DEMO_MINERS) * SAMPLES_PER_MINER - 47
 
 
 def _counts(url: str) -> tuple[int, int, int]:
@@ -23,7 +27,7 @@ def test_seed_fills_an_empty_database_and_reports_progress(migrated_url: str) ->
     assert result.exit_code == 0, result.output
     assert "8 agents" in result.stdout
     assert "samples" in result.stderr  # progress goes to stderr
-    assert _counts(migrated_url) == (8, 6, 5760)
+    assert _counts(migrated_url) == (8, 6, DEMO_SAMPLES)
     with engine_for(migrated_url) as engine, Session(engine) as session:
         agent = session.get(Agent, "agent-1")
         assert agent is not None and agent.name == "Ops Agent 1"
@@ -55,7 +59,7 @@ def test_seed_if_empty_leaves_data_alone_and_succeeds(migrated_url: str) -> None
 
 def test_seed_if_empty_seeds_an_empty_database(migrated_url: str) -> None:
     assert invoke("db", "seed", "--if-empty").exit_code == 0
-    assert _counts(migrated_url) == (8, 6, 5760)
+    assert _counts(migrated_url) == (8, 6, DEMO_SAMPLES)
 
 
 def test_seed_force_replaces_the_demo_rows_only(migrated_url: str) -> None:
@@ -65,4 +69,4 @@ def test_seed_force_replaces_the_demo_rows_only(migrated_url: str) -> None:
         session.commit()
     result = invoke("db", "seed", "--force")
     assert result.exit_code == 0, result.output
-    assert _counts(migrated_url) == (9, 6, 5760)
+    assert _counts(migrated_url) == (9, 6, DEMO_SAMPLES)

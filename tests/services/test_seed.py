@@ -92,6 +92,19 @@ def test_most_agents_are_online_one_degraded_one_long_silent(
     assert NOW - silent.last_seen_at > timedelta(hours=1)
 
 
+def test_status_histories_go_back_30_days_with_a_few_outages(
+    session: Session, seeded: seed.SeedSummary
+) -> None:
+    changes = sorted(session.exec(select(AgentStatusChange)).all(), key=_at)
+    assert min(change.at for change in changes) == NOW.replace(microsecond=0) - timedelta(days=30)
+    offline = [
+        (change.agent_id, change.at)
+        for change in changes
+        if change.to_status == "offline" and change.agent_id != "agent-8"
+    ]
+    assert sorted(agent for agent, _ in offline) == ["agent-2", "agent-4", "agent-4", "agent-6"]
+
+
 def test_events_and_status_history_cover_the_last_day(
     session: Session, seeded: seed.SeedSummary
 ) -> None:
@@ -164,7 +177,7 @@ def test_runbooks_require_a_service_and_accept_a_window(
     assert not validator.is_valid({"service": "api", "window": 3})
 
 
-def test_several_miners_get_a_day_of_samples_one_a_minute(
+def test_several_miners_get_a_day_of_samples_one_a_minute_but_for_an_outage(
     session: Session, seeded: seed.SeedSummary
 ) -> None:
     per_miner = dict(
@@ -174,8 +187,10 @@ def test_several_miners_get_a_day_of_samples_one_a_minute(
     )
     assert "xmrig" in per_miner
     assert len(per_miner) >= 3
+    # xmrig-edge was silent for 47 minutes; every other miner reported every minute.
+    assert per_miner.pop("xmrig-edge") == 1440 - 47
     assert set(per_miner.values()) == {1440}
-    assert seeded.samples == sum(per_miner.values())
+    assert seeded.samples == sum(per_miner.values()) + 1440 - 47
     times = session.exec(
         select(MinerSample.recorded_at)
         .where(MinerSample.miner_id == "xmrig")
