@@ -1,4 +1,5 @@
-"""Page render: overview, agent list and agent page over 1,000 agents and 100,000 events.
+"""Page render: overview, agent list and agent page over 10,000 agents and 100,000 events,
+and the Miners list over 1,000 miners with an hour of samples each (issue 13).
 
 A migrated SQLite file is filled in bulk, the app is served by a real uvicorn in a thread,
 and one signed-in browser session asks for each page ~30 times. Round trips over loopback
@@ -26,9 +27,11 @@ from bench.common import machine, migrated_sqlite, print_row, summary, timings_m
 from tests.support.servers import running_server
 from tests.support.signin import post_login
 
-AGENTS = 1_000
+AGENTS = 10_000
 EVENTS = 100_000
-MINERS = 20
+MINERS = 1_000
+MINER_MINUTES = 60  # an hour of one-a-minute samples per miner: the uptime bars read them
+PROFILES = (("rx/0", 7e3), ("kawpow", 28e6), ("sha256d", 95e12))
 REPEAT = 30
 TARGET = "< 100 ms median"
 TOKEN = "bench-admin-token-with-enough-entropy-0001"
@@ -44,8 +47,8 @@ def _fill(engine: Engine) -> None:
     tables = SQLModel.metadata.tables
     agents = [
         {
-            "id": f"agent-{index:04}",
-            "name": f"Agent {index:04}",
+            "id": f"agent-{index:05}",
+            "name": f"Agent {index:05}",
             "domain": DOMAINS[index % len(DOMAINS)],
             "status": rng.choice(("online", "online", "online", "degraded")),
             "memory_used_mb": rng.uniform(100, 4000),
@@ -83,6 +86,24 @@ def _fill(engine: Engine) -> None:
         for agent in agents[:50]
         for step in range(96)
     ]
+    samples = []
+    for index in range(MINERS):
+        profile, rate = PROFILES[index % len(PROFILES)]
+        silent = index % 50 == 0  # a few stopped reporting: stale rows, out of the totals
+        for minute in range(MINER_MINUTES):
+            samples.append(
+                {
+                    "miner_id": f"rig-{index:04}",
+                    "recorded_at": now - timedelta(minutes=minute + (30 if silent else 0)),
+                    "profile": profile,
+                    "hashrate_1m": rate * rng.uniform(0.7, 1.1),
+                    "shares_accepted": 100 + minute,
+                    "shares_rejected": 2,
+                    "temperature_c": rng.uniform(55, 90),
+                    "power_w": rng.uniform(80, 3500),
+                    "fan_rpm": rng.randint(1500, 6500),
+                }
+            )
     with Session(engine) as session:
         for table, rows in (
             ("agent", agents),
@@ -96,31 +117,27 @@ def _fill(engine: Engine) -> None:
             for index in range(6)
         )
         session.commit()
-        record_samples(
-            session=session,
-            rows=[
-                {
-                    "miner_id": f"rig-{index:02}",
-                    "recorded_at": now - timedelta(seconds=index),
-                    "hashrate_1m": rng.uniform(1e3, 1e6),
-                    "shares_accepted": 100,
-                    "shares_rejected": 2,
-                    "temperature_c": rng.uniform(55, 90),
-                }
-                for index in range(MINERS)
-            ],
-        )
+        record_samples(session=session, rows=samples)
 
 
 def _layout_render(environment: Environment) -> None:
     """The layout with no data at all: the floor of any page's template work."""
     environment.get_template("base.html").render(
-        page_title="Bench", principal=None, csrf_token="", section=""
+        page_title="Bench",
+        principal=None,
+        csrf_token="",
+        section="",
+        time_zone="utc",
+        theme="system",
     )
 
 
 def run() -> None:
-    print(f"  {machine()}; {AGENTS:,} agents, {EVENTS:,} events, SQLite", flush=True)
+    print(
+        f"  {machine()}; {AGENTS:,} agents, {EVENTS:,} events, {MINERS:,} miners x "
+        f"{MINER_MINUTES} samples, SQLite",
+        flush=True,
+    )
     with migrated_sqlite("pages.db") as (url, engine):
         _fill(engine)
         settings = Settings(
@@ -158,7 +175,18 @@ def run() -> None:
                     "/agents?q=agent-09&status=online&sort=name",
                     None,
                 ),
-                ("GET /agents/{id} (100 events, history)", "/agents/agent-0007", None),
+                ("GET /agents/{id} (100 events, history)", "/agents/agent-00007", None),
+                ("GET /miners (1,000 miners, 100 rows, worst first)", "/miners", None),
+                (
+                    "GET /miners table partial (htmx refresh)",
+                    "/miners",
+                    {"HX-Request": "true", "HX-Target": "miners-fleet"},
+                ),
+                (
+                    "GET /miners?sort=temperature&profile=sha256d",
+                    "/miners?sort=temperature&profile=sha256d",
+                    None,
+                ),
             )
             for label, path, headers in cases:
                 figures = timings_ms(partial(get, path, headers), repeat=REPEAT, warmup=2)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from app.alerts.health import judge_fleet
+from app.alerts.health import miner_health
+from app.alerts.health import problems as health_problems
 from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
 from app.availability.service import miner_uptimes
@@ -79,13 +80,14 @@ def miners_page(
     except UnprocessableError as exc:
         error = exc.detail
         sort_key, sort_order, page_number, health_filter = fleet.DEFAULT_SORT, "asc", 1, None
-    # One judgement for the totals, the problems and each row's health.
-    judgement = judge_fleet(session, now=now)
+    # The miners' health and problems only: judging the agents too (judge_fleet) cost more
+    # than the rest of the page with 10,000 agents.
+    healths = miner_health(session, now=now)
+    problems = health_problems(session, now=now, subject_type="miner")
     items = miner_queries.every_miner(session=session, now=now, stale_after=stale_after)
-    problems = [problem for problem in judgement.problems if problem.subject_type == "miner"]
     # Uptime costs a read of each miner's history: only the rows shown, unless the order
     # itself is by uptime.
-    rows = fleet.miner_rows(items, healths=judgement.miners, problems=problems, uptimes={})
+    rows = fleet.miner_rows(items, healths=healths, problems=problems, uptimes={})
     totals = fleet.profile_totals(rows)
     profiles = [total.profile for total in totals]
     shown = fleet.filter_rows(rows, health=health_filter, profile=profile or None)
