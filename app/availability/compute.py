@@ -10,6 +10,7 @@ intervals are in app/availability/history.py.
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
+from typing import NamedTuple
 
 from app.availability.intervals import (
     Interval,
@@ -45,14 +46,41 @@ def availability(
     )
     counted = total_seconds(known_here) - total_seconds(in_maintenance)
     downtime = total_seconds(outages)
-    uptime = round(100.0 * (1.0 - downtime / counted), 3) if counted > 0 else None
     return Availability(
         window=window,
-        uptime_percent=uptime,
+        uptime_percent=uptime_percent(downtime, counted),
         downtime_seconds=downtime,
         maintenance_seconds=total_seconds(in_maintenance),
         unknown_seconds=window.seconds - total_seconds(known_here),
         outages=outages,
+    )
+
+
+def uptime_percent(downtime_seconds: float, counted_seconds: float) -> float | None:
+    """1 - down / counted, in percent to 3 decimals; None when nothing is counted."""
+    if counted_seconds <= 0:
+        return None
+    return round(100.0 * (1.0 - downtime_seconds / counted_seconds), 3)
+
+
+class Summary(NamedTuple):
+    """What a list shows of a subject's window: the figures, the outages only counted (a
+    tuple: the fleet list builds 10,000)."""
+
+    uptime_percent: float | None
+    downtime_seconds: float
+    maintenance_seconds: float
+    unknown_seconds: float
+    outage_count: int
+
+
+def summary(figures: Availability) -> Summary:
+    return Summary(
+        uptime_percent=figures.uptime_percent,
+        downtime_seconds=figures.downtime_seconds,
+        maintenance_seconds=figures.maintenance_seconds,
+        unknown_seconds=figures.unknown_seconds,
+        outage_count=len(figures.outages),
     )
 
 

@@ -12,26 +12,25 @@
 
 Agents are read in three statements whatever their number: the newest status change before
 the window for each (a correlated LIMIT 1 through the history's (agent_id, at) index), every
-change inside it, and the silences that meet it. A miner's month of 10-second samples is
-260,000 rows, so only the samples that start an outage leave the database (a window
-function finds them).
+change inside it, and the silences that meet it. A miner's down time is read by
+app/availability/miner_down.py (its rollup says where to look in a month of samples). The
+fleet list of agents sums their down time in SQL instead: app/availability/agent_sums.py.
 """
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from app.alerts.silence_match import covers_subject, weekly_windows
 from app.availability.intervals import Interval, Intervals, normalized
-from app.core.downsampling import epoch_seconds
-from app.core.timeutil import as_utc, parse_datetime
-from app.models import Agent, AgentStatusChange, Miner, MinerSample, Silence
+from app.availability.miner_down import miner_down
+from app.core.timeutil import as_utc
+from app.models import Agent, AgentStatusChange, Miner, Silence
 
 
 @dataclass(frozen=True)
@@ -159,82 +158,13 @@ def miner_time(
 ) -> SubjectTime:
     """One miner's time over `window`; `silences` (silences_within(window)) when the caller
     judges several miners, so they are read once."""
-    dialect = session.get_bind().dialect.name
-    recorded_at = col(MinerSample.recorded_at)
-    this_miner = col(MinerSample.miner_id) == miner.miner_id
-    # The samples on either side of the window belong to the read: the one before says
-    # whether the window starts inside an outage, the one after where the last one ends.
-    before = session.execute(
-        select(recorded_at)
-        .where(this_miner, recorded_at < window.start)
-        .order_by(recorded_at.desc())
-        .limit(1)
-    ).scalar()
-    after = session.execute(
-        select(recorded_at)
-        .where(this_miner, recorded_at >= window.end)
-        .order_by(recorded_at)
-        .limit(1)
-    ).scalar()
-    samples = (
-        select(
-            recorded_at.label("at"),
-            func.lead(recorded_at).over(order_by=recorded_at).label("next_at"),
-            _zero(MinerSample).label("zero"),
-        )
-        .where(
-            this_miner,
-            recorded_at >= (before if before is not None else window.start),
-            recorded_at <= after if after is not None else recorded_at < window.end,
-        )
-        .subquery()
-    )
-    at, next_at = samples.c.at, samples.c.next_at
-    gap = epoch_seconds(next_at, dialect) - epoch_seconds(at, dialect)
-    starts = session.execute(
-        select(at, next_at, samples.c.zero)
-        .where(or_(samples.c.zero, next_at.is_(None), gap > offline_after))
-        .order_by(at)
-    ).all()
-    rows = [(start, next_start, bool(zero)) for start, next_start, zero in starts]
-    down = miner_intervals(rows, window=window, offline_after=offline_after)
+    down = miner_down(session, miner.miner_id, window, offline_after)
     first_seen = as_utc(miner.first_seen_at)
     if silences is None:
         silences = silences_within(session, window)
     maintenance = maintenance_of(silences, window, subject_type="miner", subject=miner.miner_id)
     known = [Interval(max(first_seen, window.start), window.end)]
     return SubjectTime(down=down, maintenance=maintenance, known=normalized(known))
-
-
-def miner_intervals(
-    rows: list[tuple[datetime | str, datetime | str | None, bool]],
-    *,
-    window: Interval,
-    offline_after: int,
-) -> Intervals:
-    """Down time from (sample time, next sample time or None, reported 0 H/s) rows."""
-    down: Intervals = []
-    for at, next_at, zero in rows:
-        start = _moment(at)
-        until = _moment(next_at) if next_at is not None else window.end
-        if zero:
-            down.append(Interval(start, until))
-        silent_from = start + timedelta(seconds=offline_after)
-        if until > silent_from:
-            down.append(Interval(silent_from, until))
-    return normalized(down)
-
-
-def _moment(value: datetime | str) -> datetime:
-    # A window function's or an aggregate's result loses the column type on SQLite: text.
-    return as_utc(value) if isinstance(value, datetime) else parse_datetime(value)
-
-
-def _zero(table: type[MinerSample]) -> Any:
-    """Whether a sample reports 0 H/s: its baseline (hashrate_1m if non-zero, else
-    hashrate_15m) is zero; a sample with no hashrate at all says nothing."""
-    h1, h15 = col(table.hashrate_1m), col(table.hashrate_15m)
-    return func.coalesce(func.nullif(h1, 0), h15, h1) == literal_column("0")
 
 
 def silences_within(session: Session, window: Interval) -> list[Silence]:
@@ -247,6 +177,16 @@ def silences_within(session: Session, window: Interval) -> list[Silence]:
         )
         .scalars()
         .all()
+    )
+
+
+def covered(
+    silences: list[Silence], *, subject_type: str, subject: str, domain: str | None = None
+) -> bool:
+    """Whether any of the silences puts the subject under maintenance at some time."""
+    return any(
+        covers_subject(silence, subject_type=subject_type, subject=subject, domain=domain)
+        for silence in silences
     )
 
 

@@ -5,16 +5,19 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.agents.service import get_agent
-from app.availability.compute import Availability, availability, segments
+from app.availability.agent_sums import WindowMicros, agent_sums, needs_intervals, summary_of
+from app.availability.compute import Availability, Summary, availability, segments, summary
 from app.availability.history import (
     SubjectTime,
     agent_time,
     agents_time,
+    covered,
     miner_time,
     silences_within,
 )
@@ -103,12 +106,11 @@ def _figures(span: Interval, time: SubjectTime) -> Availability:
     return availability(span, down=time.down, maintenance=time.maintenance, known=time.known)
 
 
-@dataclass(frozen=True)
-class SubjectFigures:
+class SubjectFigures(NamedTuple):
     subject_type: SubjectKind
     subject: str
     name: str
-    figures: Availability
+    figures: Summary
 
 
 def fleet_figures(
@@ -130,17 +132,33 @@ def fleet_figures(
 def _subjects(
     session: Session, kind: SubjectKind, span: Interval, offline_after: int
 ) -> Iterator[SubjectFigures]:
-    if kind == "agent":
-        for agent, time in agents_time(session, span, offline_after):
-            yield SubjectFigures("agent", agent.id, agent.name, _figures(span, time))
-        return
-    # Miners one by one (four indexed statements each): a fleet's samples over 90 days
-    # would be one scan of the whole table.
     silences = silences_within(session, span)
+    if kind == "agent":
+        # Summed in SQL for them all; the few agents sums cannot judge exactly (under
+        # maintenance, silent now) take the interval path.
+        window = WindowMicros.of(span)
+        by_intervals = []
+        for sums in agent_sums(session, span):
+            if needs_intervals(sums, window, offline_after) or (
+                silences
+                and covered(
+                    silences, subject_type="agent", subject=sums.agent_id, domain=sums.domain
+                )
+            ):
+                by_intervals.append(sums.agent_id)
+            else:
+                figures = summary_of(sums, window)
+                yield SubjectFigures("agent", sums.agent_id, sums.name, figures)
+        if by_intervals:
+            for agent, time in agents_time(session, span, offline_after, by_intervals):
+                yield SubjectFigures("agent", agent.id, agent.name, summary(_figures(span, time)))
+        return
+    # Miners one by one (a few indexed statements each, the rollup saying where to read
+    # samples): a fleet's samples over 90 days would be one scan of the whole table.
     for miner in session.execute(select(Miner).order_by(col(Miner.miner_id))).scalars().all():
         time = miner_time(session, miner, span, offline_after, silences)
         yield SubjectFigures(
-            "miner", miner.miner_id, miner.name or miner.miner_id, _figures(span, time)
+            "miner", miner.miner_id, miner.name or miner.miner_id, summary(_figures(span, time))
         )
 
 
@@ -168,7 +186,7 @@ def fleet_report(
                 uptime_percent=item.figures.uptime_percent,
                 downtime_seconds=item.figures.downtime_seconds,
                 maintenance_seconds=item.figures.maintenance_seconds,
-                outage_count=len(item.figures.outages),
+                outage_count=item.figures.outage_count,
             )
             for item in found[:limit]
         ],
@@ -213,7 +231,7 @@ def sla_rows(
                     "downtimeSeconds": figures.downtime_seconds,
                     "maintenanceSeconds": figures.maintenance_seconds,
                     "unknownSeconds": figures.unknown_seconds,
-                    "outages": len(figures.outages),
+                    "outages": figures.outage_count,
                 }
             )
     return rows
