@@ -7,6 +7,7 @@ recorded status, before a miner's first sample). Pure: the queries that build th
 intervals are in app/availability/history.py.
 """
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -39,11 +40,28 @@ def availability(
     window: Interval, *, down: Intervals, maintenance: Intervals, known: Intervals
 ) -> Availability:
     """The figures of `window` from the subject's down, maintenance and known time."""
-    known_here = clipped(normalized(known), window)
-    in_maintenance = intersection(clipped(normalized(maintenance), window), known_here)
-    outages = difference(
-        intersection(clipped(normalized(down), window), known_here), in_maintenance
+    return _availability_of_normal(
+        window, down=normalized(down), maintenance=normalized(maintenance), known=normalized(known)
     )
+
+
+def _availability_of_normal(
+    window: Interval, *, down: Intervals, maintenance: Intervals, known: Intervals
+) -> Availability:
+    """availability() of intervals already in normal form (sorted, disjoint)."""
+    known_here = clipped(known, window)
+    if not down and not maintenance:  # most days of most subjects: nothing to subtract
+        counted = total_seconds(known_here)
+        return Availability(
+            window=window,
+            uptime_percent=uptime_percent(0.0, counted),
+            downtime_seconds=0.0,
+            maintenance_seconds=0.0,
+            unknown_seconds=window.seconds - counted,
+            outages=[],
+        )
+    in_maintenance = intersection(clipped(maintenance, window), known_here)
+    outages = difference(intersection(clipped(down, window), known_here), in_maintenance)
     counted = total_seconds(known_here) - total_seconds(in_maintenance)
     downtime = total_seconds(outages)
     return Availability(
@@ -92,11 +110,29 @@ def segments(
     known: Intervals,
     count: int = SEGMENTS,
 ) -> list[Availability]:
-    """`window` cut into `count` equal parts, oldest first, each with its own figures."""
+    """`window` cut into `count` equal parts, oldest first, each with its own figures.
+
+    The lists are put in normal form once and each part reads only the intervals that can
+    overlap it (found by bisection: normal forms have sorted ends too). The lists pages show
+    a bar per row, so this runs 90 times a row: measured, 8 ms a row before, well under one.
+    """
     step = (window.end - window.start) / count
     bounds = [window.start + step * index for index in range(count)] + [window.end]
-    return [
-        availability(Interval(start, end), down=down, maintenance=maintenance, known=known)
-        for start, end in pairwise(bounds)
-        if end - start > timedelta(0)
-    ]
+    lists = [normalized(down), normalized(maintenance), normalized(known)]
+    ends = [[item.end for item in intervals] for intervals in lists]
+    starts = [[item.start for item in intervals] for intervals in lists]
+    parts = []
+    for start, end in pairwise(bounds):
+        if end - start <= timedelta(0):
+            continue
+        # Intervals ending after `start` and starting before `end`: a contiguous run.
+        near = [
+            intervals[bisect_right(ending, start) : bisect_left(beginning, end)]
+            for intervals, ending, beginning in zip(lists, ends, starts, strict=True)
+        ]
+        parts.append(
+            _availability_of_normal(
+                Interval(start, end), down=near[0], maintenance=near[1], known=near[2]
+            )
+        )
+    return parts

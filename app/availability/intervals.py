@@ -7,13 +7,15 @@ Every function takes and returns intervals sorted by start and disjoint ("normal
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Interval:
-    """[start, end): an empty or reversed interval has no length."""
+class Interval(NamedTuple):
+    """[start, end): an empty or reversed interval has no length.
+
+    A named tuple (ordered by start, then end) rather than a frozen dataclass: the list pages
+    build tens of thousands a request, and a tuple is made several times faster."""
 
     start: datetime
     end: datetime

@@ -2,7 +2,6 @@
 interval arithmetic over status history and sample gaps, maintenance counted apart."""
 
 from collections.abc import Iterator
-from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -227,6 +226,6 @@ def test_ninety_segments_put_the_outage_where_it_happened() -> None:
 def test_weekly_windows_expand_inside_the_span_and_run_past_midnight() -> None:
     monday = datetime(2026, 11, 23, tzinfo=UTC)
     span = Interval(monday, monday + timedelta(days=7))
-    found = weekly_windows({"weekdays": [4], "start": "22:00", "end": "02:00"}, *astuple(span))
+    found = weekly_windows({"weekdays": [4], "start": "22:00", "end": "02:00"}, *span)
     friday = monday + timedelta(days=4)
     assert found == [(friday + timedelta(hours=22), friday + timedelta(hours=26))]

@@ -1,0 +1,35 @@
+"""The status bar's segments read only the intervals near each one: they must equal the
+figures of each segment computed from every interval."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.availability.compute import availability, segments
+from app.availability.intervals import Interval
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+WINDOW = Interval(T0, T0 + timedelta(days=90))
+
+
+def _random_intervals(rng: random.Random, count: int) -> list[Interval]:
+    """Unsorted, overlapping, some empty, some reaching past the window's edges."""
+    found = []
+    for _ in range(count):
+        start = T0 + timedelta(seconds=rng.uniform(-5 * 86400, 95 * 86400))
+        length = timedelta(seconds=rng.choice((0, 1, 59.5, 3600, 86400, 3 * 86400, 20 * 86400)))
+        found.append(Interval(start, start + length))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_each_segment_equals_its_window_computed_from_every_interval(seed: int) -> None:
+    rng = random.Random(seed)
+    down = _random_intervals(rng, rng.randrange(0, 30))
+    maintenance = _random_intervals(rng, rng.randrange(0, 5))
+    known = _random_intervals(rng, rng.randrange(0, 4)) or [WINDOW]
+    parts = segments(WINDOW, down=down, maintenance=maintenance, known=known)
+    assert len(parts) == 90
+    for part in parts:
+        assert part == availability(part.window, down=down, maintenance=maintenance, known=known)
