@@ -80,6 +80,7 @@ $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/redoc
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/idiomorph/dist/idiomorph-ext.min.js $(VENDOR)/idiomorph-ext.min.js
 	cp node_modules/uplot/dist/uPlot.iife.min.js $(VENDOR)/uPlot.iife.min.js
 	cp node_modules/uplot/dist/uPlot.min.css $(VENDOR)/uPlot.min.css
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/

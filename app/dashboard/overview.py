@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from app.agents import service as agent_service
 from app.agents.events import EventQuery, list_events
-from app.alerts.health import judge_fleet
+from app.alerts.health import judge_fleet, problem_words
 from app.alerts.health_schemas import Problem
 from app.dashboard import metric_tiles as dashboard_metrics
 from app.dashboard.mobile import fleet_summary
@@ -20,7 +20,16 @@ from app.miners.queries import newest_sample_select
 from app.models import AgentEvent, Metric, MinerSample
 from app.models.mobile import FleetSummary
 
-# Runbooks tagged this apply to any agent that no runbook names by domain or id.
+# What problem_words() says of a subject that is down: it stopped answering altogether.
+DOWN_WORDS = frozenset({"offline", "not reporting"})
+
+
+@dataclass(frozen=True)
+class NamedProblem:
+    """A problem as the Overview names it: "offline", "not reporting" or "critical"."""
+
+    problem: Problem
+    words: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class FleetOverview:
     summary: FleetSummary
     # Every agent and miner whose health is not ok, worst first, then oldest (SPEC §11).
     problems: list[Problem]
+    # Those of them that are down or critical, in the same order: the page's first lines.
+    down: list[NamedProblem]
     metrics: list[Metric]
     hottest: HottestMiner | None
     events: list[AgentEvent]
@@ -55,6 +66,7 @@ def fleet_overview(
             session=session, now=now, offline_after=offline_after, judgement=judgement
         ),
         problems=judgement.problems,
+        down=down_or_critical(judgement.problems),
         metrics=metrics,
         hottest=hottest_miner(session=session),
         events=events,
@@ -62,6 +74,12 @@ def fleet_overview(
             session=session, agent_ids={event.agent_id for event in events}
         ),
     )
+
+
+def down_or_critical(problems: list[Problem]) -> list[NamedProblem]:
+    """The problems whose subject is down (offline, not reporting) or critical, in order."""
+    named = (NamedProblem(problem, problem_words(problem)) for problem in problems)
+    return [item for item in named if item.words in DOWN_WORDS or item.problem.health == "critical"]
 
 
 def hottest_miner(*, session: Session) -> HottestMiner | None:

@@ -40,6 +40,8 @@ def overview_page(
             "overview": snapshot,
             "problems": snapshot.problems[:PROBLEMS_SHOWN],
             "problems_more": max(0, len(snapshot.problems) - PROBLEMS_SHOWN),
+            "down": snapshot.down[:PROBLEMS_SHOWN],
+            "down_more": max(0, len(snapshot.down) - PROBLEMS_SHOWN),
             "hashrate": format_hashrate(snapshot.summary.fleet_hashrate)
             if snapshot.summary.miners_total
             else "—",

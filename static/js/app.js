@@ -91,3 +91,57 @@
     }
   });
 })();
+
+// --- Pages that hold still -------------------------------------------------------------
+// Live regions refresh by morphing (idiomorph, hx-swap="morph:outerHTML"): the nodes stay,
+// so scroll position, focus and typed text survive a refresh. What the reader changed on
+// the page stays theirs: an open or closed <details>, the value of the focused input, the
+// column labels this file gives stacked table cells. Times shown in local time (time.js)
+// are shown so again: the server always sends them in UTC.
+(function () {
+  "use strict";
+
+  if (!window.Idiomorph) {
+    return;
+  }
+  var defaults = window.Idiomorph.defaults;
+  defaults.ignoreActiveValue = true;
+
+  defaults.callbacks.beforeAttributeUpdated = function (name, element, change) {
+    if (name === "open" && element.tagName === "DETAILS") {
+      return false;
+    }
+    if (name === "data-label" && change === "remove") {
+      return false;
+    }
+    return true;
+  };
+
+  // time.js renders the <time> elements it sees added: a morphed one is handed back to it
+  // as a fresh copy once the morph is over (focus moves to the copy).
+  var morphedTimes = [];
+  function renderMorphedTimes() {
+    var times = morphedTimes;
+    morphedTimes = [];
+    times.forEach(function (element) {
+      if (!element.isConnected) {
+        return;
+      }
+      var focused = document.activeElement === element;
+      var copy = element.cloneNode(true);
+      element.replaceWith(copy);
+      if (focused) {
+        copy.focus({ preventScroll: true });
+      }
+    });
+  }
+  defaults.callbacks.afterNodeMorphed = function (oldNode) {
+    var local = window.prismTime && window.prismTime.zone !== "utc";
+    if (local && oldNode.nodeType === 1 && oldNode.matches("time[data-time]")) {
+      if (!morphedTimes.length) {
+        window.queueMicrotask(renderMorphedTimes);
+      }
+      morphedTimes.push(oldNode);
+    }
+  };
+})();

@@ -1,9 +1,13 @@
-"""The agent list filters in place (htmx), and an agent opens with its memory chart."""
+"""The agent list filters and sorts in place (htmx; plain links without JavaScript), worst
+health first, and an agent opens with its memory chart."""
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Browsing
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -45,3 +49,42 @@ def test_opening_an_agent_shows_its_detail_and_memory_chart(signed_in_page: Page
     chart = page.locator("#memory-chart.chart")
     expect(chart.locator("canvas").first).to_be_attached()
     expect(chart).to_have_attribute("data-chart-state", "ready")
+
+
+STATUS_RANK = {"Offline": 0, "Degraded": 1, "Online": 2}
+
+
+def _statuses(page: Page) -> list[int]:
+    texts = page.locator("#agent-rows tbody tr td:nth-child(3) .badge").all_inner_texts()
+    return [STATUS_RANK[text.strip()] for text in texts]
+
+
+def test_worst_health_comes_first_and_every_header_sorts_in_place(signed_in_page: Page) -> None:
+    page = signed_in_page
+    page.goto("/agents")
+    expect(page.locator("th:has(#sort-health)")).to_have_attribute("aria-sort", "ascending")
+    page.evaluate("window.__marker = 'still-here'")
+
+    status = page.locator("#sort-status")
+    status.click()
+    expect(page).to_have_url(re.compile(r"/agents\?sort=status$"))
+    expect(page.locator("th:has(#sort-status)")).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("th:has(#sort-health)")).not_to_have_attribute("aria-sort", re.compile("."))
+    ascending = _statuses(page)
+    assert ascending == sorted(ascending) and len(set(ascending)) > 1
+
+    status.click()
+    expect(page).to_have_url(re.compile(r"/agents\?sort=status&order=desc$"))
+    expect(page.locator("th:has(#sort-status)")).to_have_attribute("aria-sort", "descending")
+    assert _statuses(page) == sorted(ascending, reverse=True)
+    assert page.evaluate("window.__marker") == "still-here"  # swapped in place, not reloaded
+
+
+def test_sorting_works_through_plain_links_without_javascript(
+    browsing: Browsing, admin_state: dict[str, Any]
+) -> None:
+    page = browsing.new_page(java_script_enabled=False, storage_state=admin_state)
+    page.goto("/agents")
+    page.locator("#sort-version").click()
+    expect(page).to_have_url(re.compile(r"/agents\?sort=version$"))
+    expect(page.locator("th:has(#sort-version)")).to_have_attribute("aria-sort", "ascending")

@@ -1,5 +1,6 @@
 """The overview page: status counts, metric tiles, miner totals, recent events, live region."""
 
+import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -8,7 +9,7 @@ from sqlmodel import Session
 from app.core.timeutil import utcnow
 from app.miners.ingest import record_samples
 from app.models import AgentEvent, Metric
-from tests.support.factories import make_agent
+from tests.support.factories import add_rule, add_state, make_agent
 from tests.web.conftest import HX
 
 
@@ -132,7 +133,10 @@ def test_the_live_region_polls_itself_and_is_sent_alone_when_targeted(
     _arrange_fleet(db_session)
     full = web_client.get("/")
     assert full.text.startswith("<!doctype html>")
-    assert 'hx-get="/" hx-trigger="every 15s" hx-target="#overview-live"' in full.text
+    # Morphed in place, not replaced: scroll, focus and open reasons stay.
+    assert (
+        'hx-get="/" hx-trigger="every 15s" hx-target="#overview-live" hx-swap="morph:outerHTML"'
+    ) in full.text
     assert "HX-Request" in full.headers["Vary"]
 
     fragment = web_client.get("/", headers=HX)
@@ -153,3 +157,51 @@ def test_a_read_only_session_sees_the_overview(
     response = read_web_client.get("/")
     assert response.status_code == 200
     assert 'id="count-online"' in response.text
+
+
+def _down_item(page: str, subject_type: str, subject: str) -> str:
+    return page.split(f'<li id="down-{subject_type}-{subject}"')[1].split("</details>")[0]
+
+
+def test_names_what_is_down_or_critical_with_since_when_and_why(
+    web_client: TestClient, db_session: Session
+) -> None:
+    _arrange_fleet(db_session)
+    now = utcnow()
+    record_samples(
+        session=db_session,
+        rows=[{"miner_id": "rig-hot", "recorded_at": now, "temperature_c": 97.0}],
+    )
+    add_rule(db_session, "offline", name="Agent offline", kind="agent_offline", params={})
+    add_rule(db_session, "hot", name="Rig too hot", severity="critical")
+    add_rule(db_session, "slow", name="Agent degraded", kind="agent_status", severity="warning")
+    add_state(
+        db_session, "offline", "a-quiet", subject_type="agent", since=now - timedelta(hours=1)
+    )
+    add_state(db_session, "hot", "rig-hot", since=now - timedelta(minutes=5), value=97.0)
+    add_state(db_session, "slow", "a-deg", subject_type="agent")  # in warning: not down
+    # Offline is down, whatever the severity of the rule that says so.
+    add_rule(db_session, "quiet", name="Agent quiet", kind="agent_offline", severity="warning")
+    add_state(db_session, "quiet", "a-on2", subject_type="agent")
+    page = web_client.get("/").text
+    down = page.split('id="down-list"')[1].split("</section>")[0]
+    # Oldest first among the critical ones; a warning is not down.
+    assert down.index('id="down-agent-a-quiet"') < down.index('id="down-miner-rig-hot"')
+    assert "a-deg" not in down
+    assert "(3)" in page.split('id="down-count"')[1][:20]
+    assert "<strong>offline</strong>" in _down_item(page, "agent", "a-on2")
+    agent = _down_item(page, "agent", "a-quiet")
+    assert '<a href="/agents/a-quiet">Delta</a>' in agent
+    assert "<strong>offline</strong> since" in agent
+    assert re.search(r'<time datetime="[^"]+"[^>]*data-time="relative">1h ago</time>', agent)
+    assert 'data-time="absolute"' in agent  # the exact time beside it
+    assert "<summary>Why: Agent offline</summary>" in agent
+    miner = _down_item(page, "miner", "rig-hot")
+    assert '<a href="/miners/rig-hot">rig-hot</a>' in miner
+    assert "<strong>critical</strong>" in miner
+    assert "Rig too hot" in miner and "value 97" in miner
+
+
+def test_says_so_when_nothing_is_down(web_client: TestClient, db_session: Session) -> None:
+    _arrange_fleet(db_session)
+    assert 'id="no-down">Nothing is down or critical.' in web_client.get("/").text

@@ -4,6 +4,7 @@ Filters are query parameters, so every view is a URL that works without JavaScri
 values come back as the page with the field named (422), never as a JSON error.
 """
 
+import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -15,16 +16,24 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.agents import memory as agent_memory
 from app.agents import service as agent_service
-from app.agents.deps import MAX_SEARCH, SearchFilter, SortParam, StatusFilter
-from app.agents.service import AGENT_SORTS, DEFAULT_SORT, AgentQuery
+from app.agents.deps import MAX_SEARCH, SearchFilter, StatusFilter
+from app.agents.pages.list_order import (
+    API_SORTS,
+    DEFAULT_PAGE_SORT,
+    PAGE_SORTS,
+    AgentFacts,
+    SortOrder,
+    ordered,
+)
+from app.agents.service import AgentQuery
 from app.agents.status import effective_status
 from app.alerts import health as alert_health
 from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
-from app.availability.service import agent_uptimes
+from app.availability.service import Uptime, agent_uptimes
 from app.core.deps import LimitParam, SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, decode_cursor, encode_cursor
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from app.core.templating import render
 from app.core.timeutil import isoformat, utcnow
 from app.maindb.agent_timeline import AgentTimelinePage, agent_timeline
@@ -43,13 +52,20 @@ EVENTS_PER_PAGE = 20
 HISTORY_ON_DETAIL = 10
 HISTORY_PER_PAGE = 50
 MEMORY_WINDOW = timedelta(hours=24)
-# (sort key, column title, first click sorts descending): times and sizes start biggest first.
+# (sort key, column title) of the sortable headers, in table order.
 SORT_COLUMNS = (
-    ("id", "Agent", False),
-    ("domain", "Domain", False),
-    ("memoryUsedMB", "Memory", True),
-    ("lastSeenAt", "Last seen", True),
+    ("id", "Agent"),
+    ("domain", "Domain"),
+    ("status", "Status"),
+    ("health", "Health"),
+    ("uptime", "Uptime"),
+    ("memoryUsedMB", "Memory"),
+    ("version", "Version"),
+    ("lastSeenAt", "Last seen"),
 )
+# A page of the list: page numbers, not keyset cursors, because the default order (health,
+# then since when) is judged in Python and has no stored column a cursor could seek on.
+PAGE_SIZE = DEFAULT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -59,9 +75,10 @@ class ListView:
     q: str = ""
     status: str = ""
     domain: str = ""
-    sort: str = DEFAULT_SORT
-    limit: int = DEFAULT_LIMIT
-    cursor: str = ""
+    sort: str = DEFAULT_PAGE_SORT
+    order: SortOrder = PAGE_SORTS[DEFAULT_PAGE_SORT]
+    limit: int = PAGE_SIZE
+    page: int = 1
 
     def url(self, **changes: Any) -> str:
         """/agents with these parameters (defaults left out)."""
@@ -70,15 +87,20 @@ class ListView:
             "q": view.q,
             "status": view.status,
             "domain": view.domain,
-            "sort": "" if view.sort == DEFAULT_SORT else view.sort,
-            "limit": "" if view.limit == DEFAULT_LIMIT else str(view.limit),
-            "cursor": view.cursor,
+            "sort": "" if view.sort == DEFAULT_PAGE_SORT else view.sort,
+            "order": "" if view.order == PAGE_SORTS[view.sort] else view.order,
+            "limit": "" if view.limit == PAGE_SIZE else str(view.limit),
+            "page": "" if view.page == 1 else str(view.page),
         }
         query = urlencode({key: value for key, value in params.items() if value})
         return f"/agents?{query}" if query else "/agents"
 
     def export_query(self) -> str:
-        params = {"q": self.q, "status": self.status, "domain": self.domain, "sort": self.sort}
+        """The filters for the exports, with the order when the API knows it."""
+        sort = ""
+        if self.sort in API_SORTS:
+            sort = f"-{self.sort}" if self.order == "desc" else self.sort
+        params = {"q": self.q, "status": self.status, "domain": self.domain, "sort": sort}
         return urlencode({key: value for key, value in params.items() if value})
 
 
@@ -87,55 +109,77 @@ class ListView:
 _DECLARED: dict[str, TypeAdapter[Any]] = {
     "q": TypeAdapter(SearchFilter),
     "status": TypeAdapter(StatusFilter),
-    "sort": TypeAdapter(SortParam),
     "limit": TypeAdapter(LimitParam),
 }
 _REFUSALS = {
     "q": f"q: at most {MAX_SEARCH} characters",
     "status": f"status: must be one of {', '.join(AGENT_STATUSES)}",
-    "sort": f"sort: must be one of {', '.join(AGENT_SORTS)}",
     "limit": f"limit: a whole number from 1 to {MAX_LIMIT}",
 }
 
 
+def _parse_sort(sort: str, order: str, errors: dict[str, str]) -> tuple[str, SortOrder]:
+    # "-key" is the API's spelling of a descending sort; links made before sort and order
+    # were apart keep working.
+    if sort.startswith("-") and not order:
+        sort, order = sort[1:], "desc"
+    sort = sort or DEFAULT_PAGE_SORT
+    if sort not in PAGE_SORTS:
+        errors["sort"] = f"sort: must be one of {', '.join(PAGE_SORTS)}"
+        sort = DEFAULT_PAGE_SORT
+    if order not in ("", "asc", "desc"):
+        errors["order"] = "order: asc or desc"
+        order = ""
+    return sort, "asc" if order == "asc" else "desc" if order == "desc" else PAGE_SORTS[sort]
+
+
 def _parse_list(
-    q: str, status: str, domain: str, sort: str, limit: str, cursor: str
+    q: str, status: str, domain: str, sort: str, order: str, limit: str, page: str
 ) -> tuple[ListView, dict[str, str]]:
     errors: dict[str, str] = {}
     q = q.strip()
     checked: dict[str, Any] = {}
-    for name, text in {"q": q, "status": status, "sort": sort, "limit": limit}.items():
+    for name, text in {"q": q, "status": status, "limit": limit}.items():
         try:
             checked[name] = _DECLARED[name].validate_python(text or None)
         except ValidationError:
             errors[name] = _REFUSALS[name]
             checked[name] = None
+    page_number = 1
+    if page:
+        page_number = int(page) if page.isdecimal() and len(page) < 10 else 0
+        if page_number < 1:
+            errors["page"] = "page: a whole number from 1"
+            page_number = 1
+    sort_key, sort_order = _parse_sort(sort, order, errors)
     view = ListView(
         q,
         status,
         domain.strip(),
-        checked["sort"] or DEFAULT_SORT,
-        checked["limit"] or DEFAULT_LIMIT,
-        cursor,
+        sort_key,
+        sort_order,
+        checked["limit"] or PAGE_SIZE,
+        page_number,
     )
     return view, errors
 
 
 def _sort_headers(view: ListView) -> dict[str, dict[str, Any]]:
     headers = {}
-    for key, title, descending_first in SORT_COLUMNS:
-        current = view.sort.removeprefix("-") == key
-        descending = view.sort.startswith("-")
+    for key, title in SORT_COLUMNS:
+        current = view.sort == key
         if current:
-            next_sort = key if descending else f"-{key}"
+            next_order: SortOrder = "asc" if view.order == "desc" else "desc"
         else:
-            next_sort = f"-{key}" if descending_first else key
+            next_order = PAGE_SORTS[key]
         headers[key] = {
             "key": key,
             "title": title,
-            "url": view.url(sort=next_sort, cursor=""),
-            "aria_sort": ("descending" if descending else "ascending") if current else None,
-            "next": "descending" if next_sort.startswith("-") else "ascending",
+            "url": view.url(sort=key, order=next_order, page=1),
+            "aria_sort": ("ascending" if view.order == "asc" else "descending")
+            if current
+            else None,
+            "next": "ascending" if next_order == "asc" else "descending",
         }
     return headers
 
@@ -149,43 +193,58 @@ def agents_page(
     q: str = "",
     status: str = "",
     domain: str = "",
-    sort: str = DEFAULT_SORT,
+    sort: str = "",
+    order: str = "",
     limit: str = "",
-    cursor: str = "",
+    page: str = "",
 ) -> HTMLResponse:
     """The agents with problems first (named, worst first), then the agent table with its
     filters, sort and pages and each agent's health; only the table for HX-Target."""
-    view, errors = _parse_list(q, status, domain, sort, limit, cursor)
+    view, errors = _parse_list(q, status, domain, sort, order, limit, page)
     now = utcnow()
     offline_after = settings.agent_offline_after
-    query = AgentQuery(
-        status=view.status or None, domain=view.domain or None, q=view.q or None, sort=view.sort
-    )
-    agents: list[AgentPublic] = []
-    next_cursor: Cursor | None = None
-    total = 0
-    if not errors:
-        try:
-            agents, next_cursor = agent_service.list_agents(
-                session=session,
-                query=query,
-                offline_after=offline_after,
-                limit=view.limit,
-                cursor=decode_cursor(view.cursor) if view.cursor else None,
-                now=now,
-            )
-            total = agent_service.count_agents(
-                session=session, query=query, now=now, offline_after=offline_after
-            )
-        except UnprocessableError as exc:
-            errors["cursor"] = exc.detail
-    # One judgement for the page: a fixed number of queries, whatever the page size.
-    shown_ids = [agent.id for agent in agents]
-    healths = alert_health.agent_health(session, now=now, agent_ids=shown_ids)
-    uptimes = agent_uptimes(
-        session=session, agent_ids=shown_ids, now=now, offline_after=offline_after
-    )
+    # The problems order the list by health and are named above it; they read the alert
+    # states, not every agent, so a large healthy fleet costs little.
     problems = alert_health.problems(session, now=now, subject_type="agent")
+    shown: list[AgentPublic] = []
+    total = pages = 0
+    uptimes: dict[str, Uptime] = {}
+    if not errors:
+        matching, _no_cursor = agent_service.list_agents(
+            session=session,
+            query=AgentQuery(
+                status=view.status or None, domain=view.domain or None, q=view.q or None
+            ),
+            offline_after=offline_after,
+            limit=None,
+            now=now,
+        )
+        total = len(matching)
+        pages = max(1, math.ceil(total / view.limit))
+        if view.page > pages:
+            errors["page"] = f"page: a whole number from 1 to {pages}"
+        else:
+            if view.sort == "uptime":
+                # Uptime is read from each agent's history: only this order reads it for all.
+                uptimes = agent_uptimes(
+                    session=session,
+                    agent_ids=[agent.id for agent in matching],
+                    now=now,
+                    offline_after=offline_after,
+                )
+            facts = AgentFacts(
+                problems={problem.subject: problem for problem in problems}, uptimes=uptimes
+            )
+            start = (view.page - 1) * view.limit
+            shown = ordered(matching, sort=view.sort, order=view.order, facts=facts)[
+                start : start + view.limit
+            ]
+    shown_ids = [agent.id for agent in shown]
+    if view.sort != "uptime":
+        uptimes = agent_uptimes(
+            session=session, agent_ids=shown_ids, now=now, offline_after=offline_after
+        )
+    healths = alert_health.agent_health(session, now=now, agent_ids=shown_ids)
     domains = agent_service.agent_domains(session=session)
     if view.domain and view.domain not in domains:
         domains.append(view.domain)  # keep an unknown choice visible rather than dropping it
@@ -198,18 +257,19 @@ def agents_page(
             "now": now,
             "view": view,
             "errors": errors,
-            "agents": agents,
+            "agents": shown,
             "healths": healths,
             "uptimes": uptimes,
             "problems": problems[:PROBLEMS_SHOWN],
             "problems_total": len(problems),
             "total": total,
+            "pages": pages,
             "statuses": AGENT_STATUSES,
             "domains": domains,
             "sort_headers": _sort_headers(view),
-            "default_limit": DEFAULT_LIMIT,
-            "next_url": view.url(cursor=encode_cursor(next_cursor)) if next_cursor else None,
-            "first_url": view.url(cursor="") if view.cursor else None,
+            "page_size": PAGE_SIZE,
+            "previous_url": view.url(page=view.page - 1) if 1 < view.page <= pages else None,
+            "next_url": view.url(page=view.page + 1) if view.page < pages else None,
         },
         status_code=422 if errors else 200,
         partials=TABLE_PARTIALS,
