@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import re2
-from jsonschema import Draft202012Validator, validators
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema_specifications import REGISTRY as BUNDLED_SCHEMAS
@@ -65,6 +65,17 @@ _REFERENCES = ("$ref", "$dynamicRef")
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is reported to the client, not to stderr
+
+
+# The meta-schema's formats, less "regex": it would compile each `pattern` with Python's re,
+# which refuses what RE2 runs (\p{L}) and warns on what it accepts ([[]). Patterns are
+# checked by RE2 itself, the engine that matches them (_pattern_problem).
+_SCHEMA_FORMATS = FormatChecker()
+_SCHEMA_FORMATS.checkers = {
+    name: check
+    for name, check in Draft202012Validator.FORMAT_CHECKER.checkers.items()
+    if name != "regex"
+}
 
 
 class InputValidationLimitError(Exception):
@@ -245,7 +256,7 @@ def _problem_of_text(text: str) -> SchemaProblem | None:
         )
     schema = json.loads(text)
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(schema, format_checker=_SCHEMA_FORMATS)
     except SchemaError as exc:
         return SchemaProblem("json_schema_invalid", _located(exc.message, exc.path))
     return _reference_problem(schema)

@@ -1,9 +1,11 @@
 """HTML pages of the runbooks area: the catalog, a runbook with its execute form and run history.
 
 The execute form is generated from the runbook's inputsSchema (app/runbooks/schema_form.py) and
-posted as a plain form (Post/Redirect/Get): invalid input comes back as the same page with an
-error next to each field and nothing recorded; a recorded run redirects to the runbook page,
-which shows the run's outcome above the refreshed history.
+posted as a plain form (Post/Redirect/Get), or by htmx into the execute card: invalid input
+comes back with an error next to each field and nothing recorded; valid input comes back as a
+confirmation (app/runbooks/confirm.py) showing the input as it will be sent and whether a
+gateway will receive it; Confirm records the run and redirects to the runbook page, which
+shows the run's outcome above the refreshed history.
 """
 
 import json
@@ -22,9 +24,11 @@ from app.core.json_input import escape_lone_surrogates
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.templating import render
 from app.models import Runbook, RunbookRun
-from app.runbooks import runs
+from app.runbooks import confirm, runs
 from app.runbooks import service as runbooks
 from app.runbooks.deps import GatewayDep
+from app.runbooks.gateway import WorkflowGateway
+from app.runbooks.run_view import run_view
 from app.runbooks.schema_form import Submission, form_fields, initial_values, parse_submission
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +40,11 @@ RunbookId = Annotated[str, Path(max_length=128)]
 CursorParam = Annotated[str | None, Query(max_length=1000)]
 
 CATALOG_PARTIALS = {"runbooks-list": "partials/runbooks/list.html"}
-DETAIL_PARTIALS = {"runs-more": "partials/runbooks/run_rows.html"}
+DETAIL_PARTIALS = {
+    "runs-more": "partials/runbooks/run_rows.html",
+    # The form, its errors and its confirmation swap inside the execute card (htmx).
+    "runbook-execute": "partials/runbooks/execute.html",
+}
 
 
 async def submitted_form(request: Request) -> dict[str, str]:
@@ -106,6 +114,7 @@ def detail(
     runbook_id: RunbookId,
     _user: WebRead,
     session: SessionDep,
+    gateway: GatewayDep,
     run: Annotated[str | None, Query(max_length=200)] = None,  # console or gateway run id
     repeat: bool = False,
     runs_cursor: Annotated[str | None, Query(alias="runs", max_length=1000)] = None,
@@ -114,7 +123,7 @@ def detail(
     runbook = _find(session, runbook_id)
     if runbook is None:
         return _not_found(request, runbook_id)
-    context = _detail_context(session, runbook, runs_cursor=runs_cursor, shown_run=run)
+    context = _detail_context(session, runbook, gateway, runs_cursor=runs_cursor, shown_run=run)
     context["repeated_key"] = repeat
     return _detail_page(request, context, status_code=422 if context["runs_error"] else 200)
 
@@ -130,45 +139,60 @@ def execute(
     gateway: GatewayDep,
     form: FormDep,
 ) -> Response:
-    """Record a run from the form, or show the form again with what to fix (nothing recorded).
+    """Show the confirmation of valid input, record the confirmed run, or show the form again
+    with what to fix (nothing recorded); Edit shows the form with the values sent.
 
     Operate scope (admin too); audited as runbook.execute with the run."""
     runbook = _find(session, runbook_id)
     if runbook is None:
         return _not_found(request, runbook_id)
+
+    def page(state: dict[str, Any], status_code: int) -> HTMLResponse:
+        context = {**_detail_context(session, runbook, gateway), **state}
+        return _detail_page(request, context, status_code=status_code)
+
     try:
         runbooks.check_inputs_schema(runbook.inputs_schema)
     except UnprocessableError:
         # The page explains what is wrong with the schema instead of showing the form.
-        return _detail_page(request, _detail_context(session, runbook), status_code=409)
+        return page({}, 409)
     submission = parse_submission(runbook.inputs_schema, form)
-    status_code = 422
-    if submission.ok:
-        try:
-            recorded = runs.execute_runbook(
-                session=session,
-                runbook_id=runbook.id,
-                data=submission.data,
-                idempotency_key=submission.idempotency_key or None,
-                request_id=request_id,
-                requested_by=principal.name,
-                gateway=gateway,
-                actor=actor,
-            )
-        except NotFoundError:  # deleted since the lookup above
-            return _not_found(request, runbook_id)
-        except (InvalidInputError, ConflictError) as exc:
-            # The service validates again; the form's own check should have caught this.
-            submission.form_errors.append(exc.detail)
-            status_code = exc.status_code
-        else:
-            params = {"run": recorded.id}
-            if recorded.request_id != (request_id or None):
-                # The idempotency key was used before: the run shown is the earlier one.
-                params["repeat"] = "1"
-            return RedirectResponse(_url(_runbook_url(runbook.id), params), status_code=303)
-    context = {**_detail_context(session, runbook), **_form_state(submission)}
-    return _detail_page(request, context, status_code=status_code)
+    step = confirm.step(form)
+    if step == "edit":
+        return page(
+            {"values": submission.values, "idempotency_key": submission.idempotency_key}, 200
+        )
+    if not submission.ok:
+        return page(_form_state(submission), 422)
+    # The digest is what the confirm view showed; a hand-made request sending confirm=1
+    # without one has seen no view (the confirmation is for people, CSRF guards the rest).
+    promised = form.get(confirm.DIGEST_FIELD)
+    changed = promised is not None and promised != confirm.digest(runbook, gateway, submission.data)
+    if step == "review" or changed:
+        state = _confirm_state(session, runbook, gateway, submission)
+        return page({**state, "confirm_changed": changed}, 409 if changed else 200)
+    try:
+        recorded = runs.execute_runbook(
+            session=session,
+            runbook_id=runbook.id,
+            data=submission.data,
+            idempotency_key=submission.idempotency_key or None,
+            request_id=request_id,
+            requested_by=principal.name,
+            gateway=gateway,
+            actor=actor,
+        )
+    except NotFoundError:  # deleted since the lookup above
+        return _not_found(request, runbook_id)
+    except (InvalidInputError, ConflictError) as exc:
+        # The service validates again; the form's own check should have caught this.
+        submission.form_errors.append(exc.detail)
+        return page(_form_state(submission), exc.status_code)
+    params = {"run": recorded.id}
+    if recorded.request_id != (request_id or None):
+        # The idempotency key was used before: the run shown is the earlier one.
+        params["repeat"] = "1"
+    return RedirectResponse(_url(_runbook_url(runbook.id), params), status_code=303)
 
 
 def _find(session: Session, runbook_id: str) -> Runbook | None:
@@ -196,6 +220,7 @@ def _detail_page(request: Request, context: dict[str, Any], *, status_code: int)
 def _detail_context(
     session: Session,
     runbook: Runbook,
+    gateway: WorkflowGateway | None,
     *,
     runs_cursor: str | None = None,
     shown_run: str | None = None,
@@ -240,13 +265,16 @@ def _detail_context(
         "form_errors": [],
         "idempotency_key": "",
         "idempotency_error": None,
-        "runs": history,
+        "runs": [run_view(row) for row in history],
         "runs_error": runs_error,
+        "gateway_configured": gateway is not None,
         "runs_next_url": _url(base_url, {"runs": encode_cursor(last)}) if last else None,
         "runs_first_url": base_url if runs_cursor else None,
         "shown_run_id": shown.id if shown is not None else shown_run,
-        "shown_run": shown,
+        "shown_run": run_view(shown) if shown is not None else None,
         "repeated_key": False,
+        "confirmation": None,
+        "confirm_changed": False,
     }
 
 
@@ -259,6 +287,29 @@ def _form_state(submission: Submission) -> dict[str, Any]:
         "idempotency_key": submission.idempotency_key,
         "idempotency_error": submission.idempotency_error,
     }
+
+
+def _confirm_state(
+    session: Session,
+    runbook: Runbook,
+    gateway: WorkflowGateway | None,
+    submission: Submission,
+) -> dict[str, Any]:
+    """The confirmation of a valid submission, in place of the form."""
+    key = submission.idempotency_key
+    repeat_of = (
+        runs.find_by_idempotency_key(session=session, runbook_id=runbook.id, key=key)
+        if key
+        else None
+    )
+    confirmation = confirm.confirmation(
+        runbook=runbook,
+        gateway=gateway,
+        fields=form_fields(runbook.inputs_schema),
+        submission=submission,
+        repeat_of=repeat_of,
+    )
+    return {**_form_state(submission), "confirmation": confirmation}
 
 
 def _runbook_url(runbook_id: str) -> str:

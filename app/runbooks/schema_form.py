@@ -21,6 +21,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from app.core.json_input import lone_surrogates
 from app.core.timeutil import datetime_local, isoformat, parse_datetime
 from app.models.inputs_schema import InputValidationLimitError, input_errors
+from app.runbooks.field_errors import readable, where
+from app.runbooks.html_pattern import html_pattern
 
 FIELD_PREFIX = "input."  # form names of schema fields: never clash with csrf_token & co.
 IDEMPOTENCY_FIELD = "idempotency_key"
@@ -179,23 +181,39 @@ def validation_errors(
 
 
 def _owner(error: ValidationError, fields: dict[str, FormField]) -> tuple[str | None, str]:
-    """Which field an error belongs to, and its message (located inside that field)."""
+    """Which field an error belongs to, and its message in words (located inside that field)."""
     error = best_match([error]) or error
     path = list(error.absolute_path)
     if path and path[0] in fields:
         name, inner = str(path[0]), path[1:]
+        lines = fields[name].kind == "lines"
+        message = readable(error, unit="line" if lines else "item")
         if not inner:
-            return name, error.message
-        if fields[name].kind == "lines" and isinstance(inner[0], int) and len(inner) == 1:
-            return name, f"line {inner[0] + 1}: {error.message}"
-        return name, f"{error.message} (at /{'/'.join(str(part) for part in inner)})"
-    if not path:
-        # `required` and `dependentRequired` name the missing property first in the message.
-        for name in fields:
-            if error.message.startswith(f"{name!r} is "):
-                return name, error.message
-        return None, error.message
-    return None, f"{error.message} (at /{'/'.join(str(part) for part in path)})"
+            return name, message
+        if lines and isinstance(inner[0], int) and len(inner) == 1:
+            return name, f"line {inner[0] + 1}: {message}"
+        return name, f"{where(inner)}: {message}"
+    if path:
+        return None, f"Input {where(path)}: {readable(error)}"
+    # `required` and `dependentRequired` name the missing property first in the message.
+    for name in fields:
+        if error.message.startswith(f"{name!r} is "):
+            return name, _required_message(error, fields)
+    if error.validator in ("minProperties", "maxProperties"):
+        count = error.validator_value
+        how = "at least" if error.validator == "minProperties" else "at most"
+        return None, f"Fill in {how} {count} field{'' if count == 1 else 's'}."
+    return None, f"The input {readable(error)}."
+
+
+def _required_message(error: ValidationError, fields: dict[str, FormField]) -> str:
+    """ "required", or which filled field requires this one (dependentRequired)."""
+    if error.validator == "dependentRequired" and isinstance(error.validator_value, dict):
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        for present in error.validator_value:
+            if present in instance and present in fields:
+                return f"required when {fields[present].label} is set"
+    return "required"
 
 
 def _dom_id(name: str, used: set[str]) -> str:
@@ -253,8 +271,11 @@ def _field(name: str, prop: Any, *, required: bool, dom_id: str) -> FormField:
         hints = [description]
         if string_kind == "datetime":
             hints.append("Time in UTC.")
-        if isinstance(prop.get("pattern"), str):
-            hints.append(f"Must match the pattern {prop['pattern']}.")
+        pattern = prop.get("pattern")
+        if isinstance(pattern, str):
+            # A pattern the browser cannot check is checked when the form is sent.
+            checked = "" if html_pattern(pattern) is not None else " (checked when you submit)"
+            hints.append(f"Must match the pattern {pattern}{checked}.")
         return replace(control, kind=string_kind, help=_join(hints), attrs=_string_attrs(prop))
     if kind == "integer" or kind == "number":
         number_kind: FieldKind = "integer" if kind == "integer" else "number"
@@ -282,9 +303,9 @@ def _string_attrs(prop: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             attrs.append((attribute, str(value)))
     pattern = prop.get("pattern")
-    if isinstance(pattern, str):
-        # JSON Schema patterns search; HTML patterns match the whole value.
-        attrs.append(("pattern", f"[\\s\\S]*(?:{pattern})[\\s\\S]*"))
+    browser_pattern = html_pattern(pattern) if isinstance(pattern, str) else None
+    if browser_pattern is not None:
+        attrs.append(("pattern", browser_pattern))
     return tuple(attrs)
 
 

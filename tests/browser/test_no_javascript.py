@@ -55,10 +55,14 @@ def test_pages_work_through_plain_links_without_javascript(
     expect(form).to_be_visible()
     expect(page.locator("#run-result")).to_have_count(0)
 
-    # The form posts as a plain form: the answer is a whole page reporting the recorded run.
+    # The form posts as a plain form: the answer is a confirmation page, then a whole page
+    # reporting the recorded run.
     form.get_by_label(re.compile(r"^Service")).fill("billing-api")
     with page.expect_navigation():
         form.get_by_role("button", name=re.compile(r"^Execute")).click()
+    expect(page.locator("#execute-confirm-input")).to_contain_text("billing-api")
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile(r"^Confirm")).click()
     result = page.locator("#run-result")
     expect(result).to_be_visible()
     run_id = result.get_attribute("data-run-id")

@@ -159,7 +159,7 @@ def test_an_operate_session_may_execute_runbooks_and_nothing_an_admin_does(
     assert 'data-section="audit"' not in settings  # no Audit link in the navigation
     csrf = csrf_of(operate_web_client)
     response = operate_web_client.post(
-        "/runbooks/rb/execute", data={"csrf_token": csrf}, follow_redirects=False
+        "/runbooks/rb/execute", data={"csrf_token": csrf, "confirm": "1"}, follow_redirects=False
     )
     assert response.status_code == 303, response.text
     row = _last(db_session)

@@ -216,6 +216,59 @@ def test_the_history_lists_runs_newest_first(web_client: TestClient, db_session:
     assert '<time datetime="2026-01-05T10:05:00Z"' in html
 
 
+def test_the_history_shows_each_runs_input_masked_and_an_honest_outcome(
+    web_client: TestClient, db_session: Session
+) -> None:
+    add_runbook(db_session, "rb-1", "Restart")
+    add_run(db_session, "rb-1", "run-q", 0, accepted=True, input={"service": "api"})
+    add_run(
+        db_session,
+        "rb-1",
+        "run-ok",
+        1,
+        status="accepted",
+        gateway_status_code=202,
+        gateway_run_id="gw-7",
+        input={"service": "web", "db_password": "hunter2"},
+    )
+    add_run(
+        db_session,
+        "rb-1",
+        "run-down",
+        2,
+        status="failed",
+        accepted=False,
+        error="gateway unreachable: connection refused",
+    )
+    html = web_client.get("/runbooks/rb-1").text
+    table = html.split('id="runbook-runs"', 1)[1]
+    rows = dict(zip(run_ids(html), table.split("<tr data-run-id=")[1:], strict=True))
+    # Queued and `accepted` in the API's sense, but nothing reached a gateway: never "Accepted".
+    assert "Recorded only: no gateway answer" in rows["run-q"]
+    assert "Accepted" not in rows["run-q"]
+    assert "{&#34;service&#34;: &#34;api&#34;}" in rows["run-q"]
+    assert "Accepted by the gateway (HTTP 202); gateway run <code>gw-7</code>" in rows["run-ok"]
+    assert "hunter2" not in html
+    assert "&#34;db_password&#34;: &#34;***&#34;" in rows["run-ok"]
+    assert "Failed: the gateway was not reached" in rows["run-down"]
+    assert "connection refused" in rows["run-down"]
+    assert '<th scope="col">Accepted</th>' not in html
+    # No gateway is configured here, and the page says what that means for runs.
+    assert "runs are recorded as queued and nothing starts them" in html
+
+
+def test_a_stored_pattern_the_schema_rules_refuse_shows_the_problem_not_a_form(
+    web_client: TestClient, db_session: Session
+) -> None:
+    # A backreference is no RE2: refused when stored through the API; one stored before is
+    # explained, and no field carries it to the browser.
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": r"^(a)\1$"}}}
+    add_runbook(db_session, "rb-1", "Letters", inputs_schema=schema)
+    html = web_client.get("/runbooks/rb-1").text
+    assert "cannot run until its input schema is fixed" in html
+    assert "pattern=" not in html
+
+
 def test_an_empty_history_says_so(web_client: TestClient, db_session: Session) -> None:
     add_runbook(db_session, "rb-1", "Restart")
     assert "No runs yet." in web_client.get("/runbooks/rb-1").text

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from app.models import inputs_schema
+from app.runbooks.html_pattern import html_pattern
 from app.runbooks.schema_form import (
     MAX_IDEMPOTENCY_KEY,
     FormField,
@@ -88,8 +89,20 @@ def test_string_constraints_become_html_attributes() -> None:
     attrs = dict(by_name()["service"].attrs)
     assert attrs["minlength"] == "2"
     assert attrs["maxlength"] == "20"
-    # HTML patterns match the whole value while JSON Schema patterns search.
-    assert attrs["pattern"] == "[\\s\\S]*(?:^[a-z-]+$)[\\s\\S]*"
+    # HTML patterns match the whole value while JSON Schema patterns search; and the
+    # browser's `v` flag wants the `-` inside a class escaped.
+    assert attrs["pattern"] == "[\\s\\S]*(?:^[a-z\\-]+$)[\\s\\S]*"
+    assert by_name()["service"].help.endswith("Must match the pattern ^[a-z-]+$.")
+
+
+def test_a_pattern_the_browser_cannot_check_is_left_to_the_server_and_says_so() -> None:
+    field = by_name({"properties": {"code": {"type": "string", "pattern": "(?i)^ab$"}}})["code"]
+    assert "pattern" not in dict(field.attrs)
+    assert field.help == "Must match the pattern (?i)^ab$ (checked when you submit)."
+    refused = parse_submission(
+        {"properties": {"code": {"type": "string", "pattern": "(?i)^ab$"}}}, form(code="xy")
+    )
+    assert refused.errors == {"code": "must match the pattern (?i)^ab$"}
 
 
 def test_number_bounds_become_min_and_max() -> None:
@@ -238,21 +251,63 @@ def test_schema_violations_are_mapped_to_their_fields() -> None:
         SCHEMA,
         form(service="API!", count="12", ratio="2", ports="80\n70000", options="{}"),
     )
+    # In words, for the field's label to precede: no property names, no JSON pointers.
     assert submission.errors == {
-        "service": "'API!' does not match '^[a-z-]+$'",
-        "count": "12 is greater than or equal to the maximum of 10",
-        "ratio": "2 is greater than the maximum of 1.5",
-        "ports": "line 2: 70000 is greater than the maximum of 65535",
-        "options": "'level' is a required property",
+        "service": "must match the pattern ^[a-z-]+$",
+        "count": "must be less than 10",
+        "ratio": "must be at most 1.5",
+        "ports": "line 2: must be at most 65535",
+        "options": "needs the key 'level'",
     }
+
+
+@pytest.mark.parametrize(
+    ("prop", "text", "message"),
+    [
+        ({"type": "string", "minLength": 3}, "ab", "must be at least 3 characters"),
+        ({"type": "string", "maxLength": 1}, "ab", "must be at most 1 character"),
+        ({"type": "string", "format": "email"}, "nobody", "must be an email address"),
+        ({"type": "string", "const": "yes"}, "no", "must be yes"),
+        ({"type": "integer", "multipleOf": 5}, "7", "must be a multiple of 5"),
+        ({"type": "integer", "exclusiveMinimum": 0}, "0", "must be greater than 0"),
+        (
+            {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "a",
+            "must have at least 2 lines",
+        ),
+        (
+            {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "a\na",
+            "must not repeat a line",
+        ),
+        (
+            {"type": "object", "properties": {"n": {"type": "integer"}}},
+            '{"n": "x"}',
+            "n: must be a whole number",
+        ),
+        (
+            {"type": "array", "items": {"type": "object", "required": ["id"]}},
+            "[{}]",
+            "item 1: needs the key 'id'",
+        ),
+        (
+            {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "[]",
+            "matches none of the allowed forms",
+        ),
+    ],
+)
+def test_each_kind_of_violation_reads_in_words(
+    prop: dict[str, Any], text: str, message: str
+) -> None:
+    schema = {"type": "object", "properties": {"x": prop}}
+    submission = parse_submission(schema, form(x=text))
+    assert submission.errors == {"x": message}
 
 
 def test_missing_required_fields_get_the_validators_message() -> None:
     submission = parse_submission(SCHEMA, {})
-    assert submission.errors == {
-        "service": "'service' is a required property",
-        "count": "'count' is a required property",
-    }
+    assert submission.errors == {"service": "required", "count": "required"}
     assert submission.form_errors == []
 
 
@@ -269,7 +324,7 @@ def test_errors_no_field_owns_are_for_the_whole_form() -> None:
     }
     submission = parse_submission(schema, {})
     assert submission.errors == {}
-    assert submission.form_errors == ["{} should be non-empty"]
+    assert submission.form_errors == ["Fill in at least 1 field."]
 
 
 def test_dependent_required_names_the_missing_field() -> None:
@@ -279,7 +334,7 @@ def test_dependent_required_names_the_missing_field() -> None:
         "dependentRequired": {"a": ["b"]},
     }
     submission = parse_submission(schema, form(a="x"))
-    assert submission.errors == {"b": "'b' is a dependency of 'a'"}
+    assert submission.errors == {"b": "required when a is set"}
 
 
 def test_the_idempotency_key_is_trimmed_and_limited() -> None:
@@ -323,3 +378,37 @@ def test_validation_over_its_deadline_is_a_form_error(monkeypatch: pytest.Monkey
     assert not submission.ok
     assert submission.errors == {}
     assert submission.form_errors[0].startswith("validation against inputsSchema took longer")
+
+
+# --- JSON Schema patterns as browser patterns (the `v` flag's syntax, RE2's meaning) --------
+# tests/browser/test_runbook_patterns.py checks in Chromium that these compile and match
+# exactly the values the server's RE2 accepts.
+
+
+@pytest.mark.parametrize(
+    ("pattern", "translated"),
+    [
+        (r"^[a-z0-9-]+$", r"^[a-z0-9\-]+$"),
+        (r"^[\w.-]+@[\w-]+\.[a-z]{2,}$", r"^[\w\.\-]+@[\w\-]+\.[a-z]{2,}$"),
+        (r"^(foo|bar)$", r"^(?:foo|bar)$"),
+        ("[[]", r"[\[]"),
+        (r"^\p{L}+$", r"^\p{L}+$"),
+        (r"\p{Greek}", r"\p{Script=Greek}"),  # RE2 names scripts alone
+        (r"\Aa.b\z", r"^a[^\n]b$"),  # RE2's dot leaves out only a newline
+        ("[]a]", r"[\]a]"),  # a "]" first in a class is itself in RE2
+        ("a{,3}", r"a\{,3\}"),  # not a repetition in RE2: literal braces
+        (r"\s", r"[\t\n\f\r ]"),  # RE2's \s: ASCII, no \v
+        (r"(?P<x>a)", "(?:a)"),
+        (r"\Q(x)\E", r"(?:\(x\))"),
+        (r"[!#%,:;<=>@`~&]", r"[\!\#\%\,\:\;\<\=\>\@\`\~\&]"),  # `v`'s reserved punctuators
+    ],
+)
+def test_patterns_are_written_in_the_browsers_syntax(pattern: str, translated: str) -> None:
+    assert html_pattern(pattern) == f"[\\s\\S]*(?:{translated})[\\s\\S]*"
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(?i)^ab$", "[[:alpha:]]+", r"\C", r"\012", "^*", "(" * 600 + "a" + ")" * 600]
+)
+def test_patterns_without_an_exact_browser_equivalent_are_left_out(pattern: str) -> None:
+    assert html_pattern(pattern) is None
