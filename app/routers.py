@@ -31,7 +31,8 @@ from app.audit.pages import router as audit_pages
 from app.auth.api import router as auth_api
 from app.auth.pages import router as auth_pages
 from app.availability.api import router as availability_api
-from app.core.templating import add_nav_count
+from app.availability.bar import bar_html
+from app.core.templating import add_nav_count, add_template_global
 from app.dashboard.api.metric_tiles import router as dashboard_metric_tiles_api
 from app.dashboard.api.mobile import router as dashboard_mobile_api
 from app.dashboard.api.stream import router as dashboard_stream_api
@@ -90,3 +91,4 @@ WEB_ROUTERS: list[APIRouter] = [
 
 # The numbers the nav shows next to its entries, on every signed-in page.
 add_nav_count("alerts", nav_firing_count, label="firing")
+add_template_global("uptime_bar_html", bar_html)

@@ -82,6 +82,16 @@ class NavCounts:
         return NAV_COUNTS[section].label
 
 
+# Functions templates call that live in a feature (registered by app/routers.py, which
+# knows the features; core names none of them).
+TEMPLATE_GLOBALS: dict[str, Callable[..., Any]] = {}
+
+
+def add_template_global(name: str, function: Callable[..., Any]) -> None:
+    """Make `function` callable as `name` in every template."""
+    TEMPLATE_GLOBALS[name] = function
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -100,6 +110,7 @@ def build_environment() -> Environment:
     env.filters["short_difficulty"] = short_difficulty
     env.globals["navigation"] = NAVIGATION
     env.globals["version"] = __version__
+    env.globals.update(TEMPLATE_GLOBALS)
     return env
 
 
