@@ -236,7 +236,9 @@ def test_the_miners_list_puts_its_problems_first_and_each_row_shows_its_health(
         ("rig-warm-1", "warning"),
         ("rig-cool", "ok"),
     ):
-        row = page.split(f'<tr data-miner-id="{miner_id}"', 1)[1].split("</tr>", 1)[0]
+        row = page.split(f'<tr id="miner-row-{miner_id}" data-miner-id="{miner_id}"', 1)[1].split(
+            "</tr>", 1
+        )[0]
         assert f'data-health="{health}"' in row, miner_id
 
 

@@ -77,7 +77,7 @@ def page_tiles(client: TestClient, miner_id: str) -> list[dict[str, Any]]:
 
 
 def row_of(page: str, miner_id: str) -> str:
-    start = page.index(f'<tr data-miner-id="{miner_id}"')
+    start = page.index(f'<tr id="miner-row-{miner_id}" data-miner-id="{miner_id}"')
     return page[start : page.index("</tr>", start)]
 
 
@@ -91,7 +91,7 @@ def cells(page: str, miner_id: str) -> list[str]:
 
 
 def order_of(page: str) -> list[str]:
-    return re.findall(r'<tr data-miner-id="([^"]+)"', page)
+    return re.findall(r'<tr id="miner-row-[^"]*" data-miner-id="([^"]+)"', page)
 
 
 def tile_value(page: str, tile_id: str) -> str:
@@ -322,7 +322,10 @@ def test_htmx_navigation_gets_the_content_and_a_poll_gets_only_the_table(
 def test_the_full_page_polls_the_table_every_ten_seconds(web_client: TestClient) -> None:
     page = web_client.get("/miners")
     assert page.text.startswith("<!doctype html>")
-    assert 'hx-get="/miners" hx-trigger="every 10s" hx-target="#miners-fleet"' in page.text
+    assert (
+        'hx-get="/miners" hx-trigger="every 10s" hx-target="#miners-fleet" '
+        'hx-swap="morph:outerHTML"'
+    ) in page.text
     assert 'data-page-section="miners"' in page.text
     assert page.headers["Vary"] == "HX-Request, HX-Target, HX-History-Restore-Request, Cookie"
 
