@@ -6,7 +6,7 @@ pages need lives with the agents (counts, domains, memory) and the runbooks (whi
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col
 
@@ -16,7 +16,8 @@ from app.alerts.health import judge_fleet, problem_words
 from app.alerts.health_schemas import Problem
 from app.dashboard import metric_tiles as dashboard_metrics
 from app.dashboard.mobile import fleet_summary
-from app.miners.queries import newest_sample_select
+from app.miners.fleet import ProfileTotal, newest_totals
+from app.miners.queries import newest_per_miner, newest_sample_select
 from app.models import AgentEvent, Metric, MinerSample
 from app.models.mobile import FleetSummary
 
@@ -51,6 +52,8 @@ class FleetOverview:
     hottest: HottestMiner | None
     events: list[AgentEvent]
     agent_names: dict[str, str]
+    # Hashrate per profile: one algorithm's units each, never summed across (issue 13).
+    profiles: list[ProfileTotal]
 
 
 def fleet_overview(
@@ -72,6 +75,9 @@ def fleet_overview(
         events=events,
         agent_names=agent_service.agent_names(
             session=session, agent_ids={event.agent_id for event in events}
+        ),
+        profiles=newest_totals(
+            newest_per_miner(session=session), cutoff=now - timedelta(seconds=offline_after)
         ),
     )
 

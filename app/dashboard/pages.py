@@ -42,9 +42,8 @@ def overview_page(
             "problems_more": max(0, len(snapshot.problems) - PROBLEMS_SHOWN),
             "down": snapshot.down[:PROBLEMS_SHOWN],
             "down_more": max(0, len(snapshot.down) - PROBLEMS_SHOWN),
-            "hashrate": format_hashrate(snapshot.summary.fleet_hashrate)
-            if snapshot.summary.miners_total
-            else "—",
+            # Per profile: kH/s of one algorithm never added to TH/s of another.
+            "format_hashrate": format_hashrate,
             "hottest_value": format_temperature(hottest.temperature_c if hottest else None),
             "hottest_intent": temperature_intent(hottest.temperature_c) if hottest else None,
             "offline_after": settings.agent_offline_after,

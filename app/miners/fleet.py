@@ -16,7 +16,9 @@ from app.alerts.health import PROBLEM_RANK
 from app.alerts.health_schemas import Problem
 from app.availability.service import Uptime
 from app.core.errors import UnprocessableError
+from app.core.timeutil import as_utc
 from app.miners.derived import TERA, stale_rate
+from app.miners.queries import MinerNewest
 from app.models.alerts import HealthName
 from app.models.miner import MinerPublic
 
@@ -230,5 +232,33 @@ def profile_totals(rows: Iterable[MinerRow]) -> list[ProfileTotal]:
                 ),
             )
         )
-    totals.sort(key=lambda total: (total.profile == NO_PROFILE, total.profile.casefold()))
+    totals.sort(key=_profile_order)
     return totals
+
+
+def _profile_order(total: ProfileTotal) -> tuple[bool, str]:
+    return (total.profile == NO_PROFILE, total.profile.casefold())
+
+
+def newest_totals(miners: Iterable[MinerNewest], *, cutoff: datetime) -> list[ProfileTotal]:
+    """profile_totals() of each miner's newest sample (the Overview's tiles): a miner whose
+    newest sample is older than `cutoff` is silent, counted but not summed."""
+    totals: dict[str, list[MinerNewest]] = {}
+    for miner in miners:
+        profile = (miner.sample.profile if miner.sample else None) or NO_PROFILE
+        totals.setdefault(profile, []).append(miner)
+    found = []
+    for profile, members in totals.items():
+        live = [miner for miner in members if as_utc(miner.last_seen_at) >= cutoff]
+        found.append(
+            ProfileTotal(
+                profile=profile,
+                miners=len(members),
+                reporting=len(live),
+                hashrate=sum(miner.hashrate or 0.0 for miner in live),
+                power_w=None,
+                efficiency_j_per_th=None,
+            )
+        )
+    found.sort(key=_profile_order)
+    return found

@@ -88,11 +88,40 @@ def test_miner_totals_use_the_tile_formats(web_client: TestClient, db_session: S
     )
     page = web_client.get("/").text
     assert "2 / 3" in page.split('id="miners-reporting"')[1].split("</div></div>")[0]
-    assert "1.50 kH/s" in page.split('id="fleet-hashrate"')[1].split("</div></div>")[0]
+    assert "1.50 kH/s" in page.split('id="fleet-hashrate-1"')[1].split("</div></div>")[0]
     hottest = page.split('id="hottest-miner"')[1].split("</div></div>")[0]
     assert "86.0°C" in hottest
     assert "rig-b" in hottest
     assert 'class="tile intent-critical" id="hottest-miner"' in page
+
+
+def test_hashrate_is_totalled_per_profile_and_silence_turns_reporting_warning(
+    web_client: TestClient, db_session: Session
+) -> None:
+    now = utcnow()
+    record_samples(
+        session=db_session,
+        rows=[
+            {"miner_id": "cpu", "recorded_at": now, "profile": "rx/0", "hashrate_1m": 7000.0},
+            {"miner_id": "asic", "recorded_at": now, "profile": "sha256d", "hashrate_1m": 95e12},
+            {
+                "miner_id": "asic-old",
+                "recorded_at": now - timedelta(hours=1),
+                "profile": "sha256d",
+                "hashrate_1m": 90e12,
+            },
+        ],
+    )
+    page = web_client.get("/").text
+    tiles = page.split('id="miner-totals"')[1].split("</section>")[0]
+    assert re.findall(r'<div class="tile-label">([^<]+) hashrate</div>', tiles) == [
+        "rx/0",
+        "sha256d",
+    ]
+    assert "7.00 kH/s" in tiles.split('id="fleet-hashrate-1"')[1].split("</div></div>")[0]
+    sha = tiles.split('id="fleet-hashrate-2"')[1].split("</div></div>")[0]
+    assert "95.0 TH/s" in sha and "1 of 2 miners reporting" in sha  # the silent one not summed
+    assert 'class="tile intent-warning" id="miners-reporting"' in page
 
 
 def test_lists_the_ten_newest_events_linking_to_their_agent(
