@@ -7,6 +7,7 @@ RUN npm ci --no-audit --no-fund --loglevel=error \
  && mkdir -p static/vendor/swagger-ui static/vendor/redoc \
  && cp node_modules/htmx.org/dist/htmx.min.js static/vendor/ \
  && cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css static/vendor/ \
+ && cp node_modules/idiomorph/dist/idiomorph-ext.min.js static/vendor/ \
  && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/ \
  && cp node_modules/redoc/bundles/redoc.standalone.js static/vendor/redoc/
 
