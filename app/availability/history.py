@@ -155,10 +155,12 @@ def miner_time(
     window: Interval,
     offline_after: int,
     silences: list[Silence] | None = None,
+    down: Intervals | None = None,
 ) -> SubjectTime:
-    """One miner's time over `window`; `silences` (silences_within(window)) when the caller
-    judges several miners, so they are read once."""
-    down = miner_down(session, miner.miner_id, window, offline_after)
+    """One miner's time over `window`; `silences` (silences_within(window)) and its `down`
+    time (miners_down) when the caller judges several miners, so they are read together."""
+    if down is None:
+        down = miner_down(session, miner.miner_id, window, offline_after)
     first_seen = as_utc(miner.first_seen_at)
     if silences is None:
         silences = silences_within(session, window)

@@ -20,17 +20,22 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Select,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlmodel import Session, col
@@ -40,8 +45,9 @@ from app.availability.sql import joined_text
 from app.core.downsampling import epoch_seconds
 from app.core.timeutil import as_utc, parse_datetime
 from app.miners.rollup import bucket_of, moment
-from app.models import MinerSample
+from app.models import Miner, MinerSample
 from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_WIDTHS
+from app.models.types import UTCDateTime
 
 # The finest rollup: one row per minute that holds a sample.
 MINUTE = ROLLUP_WIDTHS[0]
@@ -74,22 +80,60 @@ class CandidateMinute:
 
 def miner_down(session: Session, miner_id: str, window: Interval, offline_after: int) -> Intervals:
     """The miner's down time around `window` (clip it to the window), in normal form."""
-    before, after = _edges(session, miner_id, window)
+    minutes = None
+    if offline_after >= MINUTE:
+        minutes = read_rollup_minutes(
+            session, miner_id, since=bucket_of(window.start, MINUTE), until=rollup_horizon(window)
+        )
+    return _down(
+        session, miner_id, window, offline_after, _edges(session, miner_id, window), minutes
+    )
+
+
+def miners_down(
+    session: Session, miner_ids: Sequence[str], window: Interval, offline_after: int
+) -> dict[str, Intervals]:
+    """miner_down() of several miners (a list page's rows): their edges and their rollup
+    minutes are read in one statement each, then one statement of raw samples per miner."""
+    ids = list(dict.fromkeys(miner_ids))
+    edges = _edges_of_many(session, ids, window)
+    minutes: dict[str, tuple[list[int], list[int]]] = {}
+    if offline_after >= MINUTE:
+        minutes = _rollup_minutes_of_many(
+            session, ids, since=bucket_of(window.start, MINUTE), until=rollup_horizon(window)
+        )
+    return {
+        miner_id: _down(
+            session,
+            miner_id,
+            window,
+            offline_after,
+            edges.get(miner_id, (None, None)),
+            minutes.get(miner_id, ([], [])) if offline_after >= MINUTE else None,
+        )
+        for miner_id in ids
+    }
+
+
+def _down(
+    session: Session,
+    miner_id: str,
+    window: Interval,
+    offline_after: int,
+    edges: tuple[datetime | None, datetime | None],
+    minutes: tuple[list[int], list[int]] | None,
+) -> Intervals:
+    """Down time from the samples on the window's edges and the rollup's minutes (None:
+    offline_after is under a minute, every sample is read)."""
+    before, after = edges
     head = before if before is not None else window.start
     # The sample at or after the window's end is the last one read.
     tail_end = after + _ONE_MICROSECOND if after is not None else None
-    if offline_after < MINUTE:
+    if minutes is None:
         # Two samples of one minute can then be an outage: the rollup cannot rule any out.
         stretches = [Stretch(head, tail_end, open_end=True)]
     else:
-        horizon = rollup_horizon(window)
-        candidates = rollup_outage_candidates(
-            session,
-            miner_id,
-            since=bucket_of(window.start, MINUTE),
-            until=horizon,
-            offline_after=offline_after,
-        )
+        candidates = outage_candidates(*minutes, offline_after=offline_after)
         stretches = _joined(_stretches(candidates, head=head, tail_end=tail_end))
     rows = _outage_starts(session, miner_id, stretches, offline_after)
     return miner_intervals(rows, window=window, offline_after=offline_after)
@@ -114,6 +158,13 @@ def rollup_outage_candidates(
     the sample's baseline is).
     """
     minutes, maybe_zero = read_rollup_minutes(session, miner_id, since=since, until=until)
+    return outage_candidates(minutes, maybe_zero, offline_after=offline_after)
+
+
+def outage_candidates(
+    minutes: list[int], maybe_zero: list[int], *, offline_after: int
+) -> list[CandidateMinute]:
+    """rollup_outage_candidates() of the minutes already read (read_rollup_minutes)."""
     if not minutes:
         return []
     longest = offline_after - MINUTE
@@ -147,19 +198,98 @@ def read_rollup_minutes(
     is 43,200 minutes, and measured on SQLite the scan is 13 ms, a window function over the
     same rows 23 ms, the rows through the driver 13 ms plus 50 ms of SQLAlchemy rows.
     """
+    statement = _rollup_minutes_query(session.get_bind().dialect.name)
+    found = session.execute(statement, {"miner_id": miner_id, "since": since, "until": until}).one()
+    return _split_minutes(found)
+
+
+# The statements are built once per engine with bound parameters (as app/miners/series.py
+# does): the lists pages read 100 miners a request, and building and compiling each
+# statement anew cost more than running it.
+
+
+@cache
+def _rollup_minutes_query(dialect_name: str) -> Select[Any]:
+    start = _ROLLUP.bucket_start
+    maybe_zero = or_(_ROLLUP.hashrate_1m_min <= 0, _ROLLUP.hashrate_15m_min <= 0)
+    joined = joined_text(start, dialect_name)
+    return select(joined, joined.filter(maybe_zero)).where(
+        _ROLLUP.miner_id == bindparam("miner_id"),
+        _ROLLUP.width == MINUTE,
+        start >= bindparam("since", type_=BigInteger),
+        start < bindparam("until", type_=BigInteger),
+    )
+
+
+def _split_minutes(found: Sequence[Any]) -> tuple[list[int], list[int]]:
+    every, zero = (sorted(map(int, str(text).split(","))) if text else [] for text in found)
+    return every, zero
+
+
+def _rollup_minutes_of_many(
+    session: Session, miner_ids: list[str], *, since: int, until: int
+) -> dict[str, tuple[list[int], list[int]]]:
+    """read_rollup_minutes() of several miners in one scan of the rollup's key."""
+    if not miner_ids:
+        return {}
     start = _ROLLUP.bucket_start
     maybe_zero = or_(_ROLLUP.hashrate_1m_min <= 0, _ROLLUP.hashrate_15m_min <= 0)
     joined = joined_text(start, session.get_bind().dialect.name)
-    found = session.execute(
-        select(joined, joined.filter(maybe_zero)).where(
-            _ROLLUP.miner_id == miner_id,
+    rows = session.execute(
+        select(_ROLLUP.miner_id, joined, joined.filter(maybe_zero))
+        .where(
+            _ROLLUP.miner_id.in_(miner_ids),
             _ROLLUP.width == MINUTE,
             start >= since,
             start < until,
         )
-    ).one()
-    every, zero = (sorted(map(int, str(text).split(","))) if text else [] for text in found)
-    return every, zero
+        .group_by(_ROLLUP.miner_id)
+    ).all()
+    return {row[0]: _split_minutes(row[1:]) for row in rows}
+
+
+def _edges_of_many(
+    session: Session, miner_ids: list[str], window: Interval
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """_edges() of several miners in one statement (an indexed max and min per miner)."""
+    if not miner_ids:
+        return {}
+    recorded_at = col(MinerSample.recorded_at)
+    this_miner = col(MinerSample.miner_id) == col(Miner.miner_id)
+    before = (
+        select(type_coerce(func.max(recorded_at), UTCDateTime()))
+        .where(this_miner, recorded_at < window.start)
+        .scalar_subquery()
+    )
+    after = (
+        select(type_coerce(func.min(recorded_at), UTCDateTime()))
+        .where(this_miner, recorded_at >= window.end)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(col(Miner.miner_id), before, after).where(col(Miner.miner_id).in_(miner_ids))
+    ).all()
+    return {miner_id: (first, last) for miner_id, first, last in rows}
+
+
+@cache
+def _edge_queries() -> tuple[Select[Any], Select[Any]]:
+    """The newest sample before `start`, the oldest at or after `end`."""
+    recorded_at = col(MinerSample.recorded_at)
+    this_miner = col(MinerSample.miner_id) == bindparam("miner_id")
+    before = (
+        select(recorded_at)
+        .where(this_miner, recorded_at < bindparam("start", type_=UTCDateTime()))
+        .order_by(recorded_at.desc())
+        .limit(1)
+    )
+    after = (
+        select(recorded_at)
+        .where(this_miner, recorded_at >= bindparam("end", type_=UTCDateTime()))
+        .order_by(recorded_at)
+        .limit(1)
+    )
+    return before, after
 
 
 def _stretches(
@@ -222,20 +352,9 @@ def _edges(
 ) -> tuple[datetime | None, datetime | None]:
     """The samples on either side of the window: the one before says whether the window
     starts inside an outage, the one at or after its end where the last one ends."""
-    recorded_at = col(MinerSample.recorded_at)
-    this_miner = col(MinerSample.miner_id) == miner_id
-    before = session.execute(
-        select(recorded_at)
-        .where(this_miner, recorded_at < window.start)
-        .order_by(recorded_at.desc())
-        .limit(1)
-    ).scalar()
-    after = session.execute(
-        select(recorded_at)
-        .where(this_miner, recorded_at >= window.end)
-        .order_by(recorded_at)
-        .limit(1)
-    ).scalar()
+    before_query, after_query = _edge_queries()
+    before = session.execute(before_query, {"miner_id": miner_id, "start": window.start}).scalar()
+    after = session.execute(after_query, {"miner_id": miner_id, "end": window.end}).scalar()
     return before, after
 
 
@@ -245,15 +364,35 @@ def _outage_starts(
     """(sample time, next sample time or None, reported 0 H/s) of every sample that starts
     an outage, from the raw samples of `stretches` (one statement)."""
     dialect = session.get_bind().dialect.name
+    bounded = tuple(stretch.end is not None for stretch in stretches)
+    params: dict[str, Any] = {"miner_id": miner_id, "offline_after": offline_after}
+    for index, stretch in enumerate(stretches):
+        params[f"start_{index}"] = stretch.start
+        if stretch.end is not None:
+            params[f"end_{index}"] = stretch.end
+    found = session.execute(_outage_starts_query(dialect, bounded), params).all()
+    # A stretch's last sample meets its successor outside the stretch: that pair is read
+    # by the stretch holding it, unless the stretch runs to the end.
+    return [
+        (start, following, bool(zero))
+        for start, following, zero, part in found
+        if following is not None or stretches[int(part)].open_end
+    ]
+
+
+@cache
+def _outage_starts_query(dialect: str, bounded: tuple[bool, ...]) -> Select[Any]:
+    """The statement of _outage_starts for stretches of which `bounded` have an end: one
+    per shape (a miner has one to MAX_STRETCHES stretches, the last often open)."""
     recorded_at = col(MinerSample.recorded_at)
     parts = []
-    for index, stretch in enumerate(stretches):
+    for index, has_end in enumerate(bounded):
         bounds: list[ColumnElement[bool]] = [
-            col(MinerSample.miner_id) == miner_id,
-            recorded_at >= stretch.start,
+            col(MinerSample.miner_id) == bindparam("miner_id"),
+            recorded_at >= bindparam(f"start_{index}", type_=UTCDateTime()),
         ]
-        if stretch.end is not None:
-            bounds.append(recorded_at < stretch.end)
+        if has_end:
+            bounds.append(recorded_at < bindparam(f"end_{index}", type_=UTCDateTime()))
         parts.append(
             select(
                 recorded_at.label("at"),
@@ -272,18 +411,11 @@ def _outage_starts(
     ).subquery()
     at, next_at = paired.c.at, paired.c.next_at
     gap = epoch_seconds(next_at, dialect) - epoch_seconds(at, dialect)
-    found = session.execute(
+    return (
         select(at, next_at, paired.c.zero, paired.c.part)
-        .where(or_(paired.c.zero, next_at.is_(None), gap > offline_after))
+        .where(or_(paired.c.zero, next_at.is_(None), gap > bindparam("offline_after")))
         .order_by(at)
-    ).all()
-    # A stretch's last sample meets its successor outside the stretch: that pair is read
-    # by the stretch holding it, unless the stretch runs to the end.
-    return [
-        (start, following, bool(zero))
-        for start, following, zero, part in found
-        if following is not None or stretches[int(part)].open_end
-    ]
+    )
 
 
 def miner_intervals(

@@ -22,6 +22,7 @@ from app.availability.history import (
     silences_within,
 )
 from app.availability.intervals import Interval, Intervals
+from app.availability.miner_down import miners_down
 from app.availability.schemas import (
     AvailabilityReport,
     FleetAvailability,
@@ -297,7 +298,11 @@ def miner_uptimes(
         .all()
     )
     silences = silences_within(session, quarter)
+    down = miners_down(session, [miner.miner_id for miner in miners], quarter, offline_after)
     return {
-        miner.miner_id: uptime_of(miner_time(session, miner, quarter, offline_after, silences), now)
+        miner.miner_id: uptime_of(
+            miner_time(session, miner, quarter, offline_after, silences, down[miner.miner_id]),
+            now,
+        )
         for miner in miners
     }

@@ -23,7 +23,7 @@ from app.availability.agent_sums import (
 from app.availability.compute import Summary, availability, summary
 from app.availability.history import agent_time, agents_time, miner_time
 from app.availability.intervals import Interval, Intervals
-from app.availability.miner_down import miner_down, miner_intervals
+from app.availability.miner_down import miner_down, miner_intervals, miners_down
 from app.availability.service import fleet_figures
 from app.availability.sql import micros, microseconds
 from app.miners.rollup import merge_into_rollup
@@ -480,3 +480,33 @@ def test_stored_moments_read_as_exact_microseconds(session: Session) -> None:
     column = col(AgentStatusChange.at)
     read = session.execute(select(micros(column, dialect)).order_by(column)).scalars().all()
     assert read == sorted(microseconds(moment) for moment in moments)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_several_miners_read_together_equal_each_read_alone(
+    session: Session, engine: Engine, seed: int
+) -> None:
+    """miners_down (a list page's rows: edges and rollup minutes read for all at once)."""
+    rng = random.Random(seed)
+    window = Interval(NOW - timedelta(hours=6), NOW)
+    rows: list[dict[str, Any]] = []
+    miners = [f"rig-{index}" for index in range(6)]
+    for miner_id in miners[:-1]:  # the last one has no sample at all
+        moment = window.start - timedelta(minutes=rng.uniform(0, 30))
+        while moment < NOW + timedelta(minutes=rng.choice([-90, 0, 3])):
+            rate = 0.0 if rng.random() < 0.02 else rng.uniform(1e12, 2e12)
+            rows.append({"miner_id": miner_id, "recorded_at": moment, "hashrate_1m": rate})
+            gap = OFFLINE_AFTER * rng.choice([2, 5]) if rng.random() < 0.02 else 20
+            moment += timedelta(seconds=gap)
+    with engine.begin() as connection:
+        connection.execute(insert(SQLModel.metadata.tables["minersample"]), rows)
+        merge_into_rollup(connection, rows)
+        for miner_id in miners:
+            connection.execute(
+                insert(Miner.__table__),  # type: ignore[attr-defined]
+                [{"miner_id": miner_id, "first_seen_at": window.start, "last_recorded_at": NOW}],
+            )
+    together = miners_down(session, miners, window, OFFLINE_AFTER)
+    alone = {miner_id: miner_down(session, miner_id, window, OFFLINE_AFTER) for miner_id in miners}
+    assert together == alone
+    assert any(together.values())
