@@ -60,7 +60,8 @@ class AgentStatusChange(SQLModel, table=True):
     """One row each time an agent reports a status different from its previous one."""
 
     __tablename__ = "agentstatuschange"
-    __table_args__ = (Index("ix_agentstatuschange_agent_id_at", "agent_id", "at"),)
+    # With the id: "the newest change before a moment, ties by id" is one index step.
+    __table_args__ = (Index("ix_agentstatuschange_agent_id_at_id", "agent_id", "at", "id"),)
 
     id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
     agent_id: str = Field(
