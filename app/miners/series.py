@@ -67,7 +67,7 @@ def miner_series(
     *, session: Session, miner_id: str, since: datetime, until: datetime, points: int
 ) -> MinerSeries:
     """At most `points` points of every metric over [since, until); 404 for unknown miners."""
-    require_miner(session=session, miner_id=miner_id)
+    miner = require_miner(session=session, miner_id=miner_id)
     in_window = _samples_between(miner_id, since, until)
     if not more_rows_than(session, id_column=col(MinerSample.id), where=in_window, limit=points):
         t, series = _raw(session, in_window)
@@ -77,6 +77,7 @@ def miner_series(
         rows = _bucket_rows(session, miner_id, since, until, plan, width)
         t, series = _merged(rows, plan)
         bucket_seconds = plan.seconds
+    series["percentOfExpected"] = _percent_of(series["effectiveHashrate"], miner.expected_hashrate)
     return MinerSeries(
         miner_id=miner_id,
         since=since,
@@ -85,6 +86,21 @@ def miner_series(
         points=len(t),
         t=t,
         series=series,
+    )
+
+
+def _percent_of(effective: SeriesStats, expected: float | None) -> SeriesStats:
+    """The effective hashrate as a percentage of the miner's expected hashrate (SPEC §14),
+    point by point (all None when none is set): derived on read, like the tiles, so a new
+    expected hashrate applies to the whole history at once."""
+
+    def scaled(values: list[float | None]) -> list[float | None]:
+        if not expected or expected <= 0:
+            return [None] * len(values)
+        return [None if value is None else value / expected * 100 for value in values]
+
+    return SeriesStats(
+        min=scaled(effective.min), max=scaled(effective.max), avg=scaled(effective.avg)
     )
 
 

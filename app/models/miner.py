@@ -360,5 +360,7 @@ class MinerSeries(ApiModel):
     series: dict[str, SeriesStats] = PydanticField(
         description="Per metric (hashrate1m, hashrate15m, effectiveHashrate, temperatureC, "
         "sharesAccepted, sharesRejected, sharesStale, latencyMs, powerW, fanRpm, "
-        "efficiencyJPerTH): min, max and avg per point."
+        "efficiencyJPerTH, percentOfExpected): min, max and avg per point. "
+        "percentOfExpected is the effective hashrate over the miner's expectedHashrate "
+        "(null throughout when none is set)."
     )

@@ -308,3 +308,10 @@ def test_the_series_carry_power_fans_and_efficiency_raw_and_from_the_rollup(
     assert raw["bucketSeconds"] is None
     assert raw["series"]["powerW"]["avg"] == [3000.0] * 3
     assert raw["series"]["efficiencyJPerTH"]["avg"] == [pytest.approx(30.0)] * 3
+    assert raw["series"]["percentOfExpected"]["avg"] == [None] * 3  # none set yet
+    client.put("/api/miners/rig-1", json={"expectedHashrate": 110 * TH})
+    raw = _series(client, since=isoformat(T0), until=isoformat(T0 + timedelta(minutes=3)))
+    assert raw["series"]["percentOfExpected"]["avg"] == [pytest.approx(100 / 110 * 100)] * 3
+    bucketed = _series(client, points=24, **window)
+    late = bucketed["series"]["percentOfExpected"]["max"][-1]
+    assert late == pytest.approx(100.0)  # 110 TH/s in the second half

@@ -22,6 +22,7 @@ SERIES = {
     "powerW",
     "fanRpm",
     "efficiencyJPerTH",
+    "percentOfExpected",
 }
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 
