@@ -98,13 +98,14 @@ Power = Annotated[
     float,
     Strict(),
     PydanticField(ge=0, le=MAX_POWER_W, description="Watts drawn by the miner."),
-    NumberAsText(rf"^\d{{1,7}}{_FRACTION}$"),
+    # 0 to 999,999.999999, or 1,000,000 itself: the text form stays within the bound.
+    NumberAsText(rf"^(?:\d{{1,6}}{_FRACTION}|1000000(?:\.0{{1,6}})?)$"),
 ]
 FanSpeed = Annotated[
     int,
     Strict(),
     PydanticField(ge=0, le=MAX_FAN_RPM, description="Fan speed in rpm (the fastest fan)."),
-    NumberAsText(r"^\d{1,6}$"),
+    NumberAsText(r"^(?:\d{1,5}|100000)$"),  # 0 to 100,000
 ]
 _FUTURE_RULE = "At most PRISM_MAX_CLOCK_SKEW_SECONDS ahead of the server's clock."
 TileIntent = Literal["good", "warning", "critical"]

@@ -72,13 +72,15 @@ def test_every_ingest_path_stores_power_and_fan_speed(
 BAD = [
     ("power_w", -1, "greater than or equal to 0"),
     ("power_w", 1_000_000.5, "less than or equal to 1000000"),
-    ("power_w", "9999999", "less than or equal to 1000000"),
+    ("power_w", 1_000_001, "less than or equal to 1000000"),
+    ("power_w", "1000001", "valid number"),  # the text form the schema states stops at the bound
     ("power_w", "lots", "valid number"),
     ("power_w", True, "valid number"),
     ("fan_rpm", 4200.5, "valid integer"),
     ("fan_rpm", -5, "greater than or equal to 0"),
     ("fan_rpm", 100_001, "less than or equal to 100000"),
     ("fan_rpm", "1e3", "valid integer"),
+    ("fan_rpm", "100001", "valid integer"),
 ]
 
 
