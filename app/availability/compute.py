@@ -8,7 +8,6 @@ intervals are in app/availability/history.py.
 """
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 from typing import NamedTuple
@@ -26,8 +25,9 @@ from app.availability.intervals import (
 SEGMENTS = 90
 
 
-@dataclass(frozen=True)
-class Availability:
+class Availability(NamedTuple):
+    """A window's figures. A named tuple: the list pages build 93 a row (figures and bar)."""
+
     window: Interval
     uptime_percent: float | None  # None: no known time outside maintenance
     downtime_seconds: float
