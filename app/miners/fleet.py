@@ -9,7 +9,7 @@ marked "as of …", but counts in no total: a rig that stopped reporting hashes 
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.alerts.health import PROBLEM_RANK
@@ -17,10 +17,15 @@ from app.alerts.health_schemas import Problem
 from app.availability.service import Uptime
 from app.core.errors import UnprocessableError
 from app.core.timeutil import as_utc
-from app.miners.derived import TERA, stale_rate
+from app.miners.derived import (
+    TERA,
+    effective_hashrate,
+    efficiency_j_per_th,
+    percent_of_expected,
+    stale_rate,
+)
 from app.miners.queries import MinerNewest
 from app.models.alerts import HealthName
-from app.models.miner import MinerPublic
 
 # Worst first: the problems (critical … never reported), then maintenance, then ok.
 HEALTH_ORDER: dict[str, int] = {**PROBLEM_RANK, "maintenance": len(PROBLEM_RANK), "ok": 99}
@@ -52,36 +57,43 @@ class MinerRow:
 
 
 def miner_rows(
-    items: Iterable[MinerPublic],
+    columns: Iterable[Any],
     *,
     healths: dict[str, HealthName],
     problems: Sequence[Problem],
-    uptimes: dict[str, Uptime],
+    now: datetime,
+    stale_after: int,
 ) -> list[MinerRow]:
+    """A row per miner from its FLEET_COLUMNS (app/miners/queries.py), with the figures
+    the API derives the same way (app/miners/derived.py)."""
     since = {p.subject: p.since for p in problems if p.subject_type == "miner"}
+    cutoff = as_utc(now) - timedelta(seconds=stale_after)
     rows = []
-    for item in items:
-        latest = item.latest
+    for values in columns:
+        (miner_id, name, location, expected, last_seen_at, sample_id, profile, pool) = values[:8]
+        h1, h15, accepted, stale_shares, temperature, power = values[8:]
+        sampled = sample_id is not None
+        rate = stale_rate(accepted, stale_shares) if sampled else None
+        effective = effective_hashrate(h1, h15, rate) if rate is not None else None
         rows.append(
             MinerRow(
-                miner_id=item.miner_id,
-                name=item.name,
-                location=item.location,
-                health=healths.get(item.miner_id, "unknown"),
-                stale=item.state == "stale",
-                profile=latest.profile if latest else None,
-                pool=latest.pool if latest else None,
-                hashrate=latest.effective_hashrate if latest else None,
-                percent_of_expected=item.percent_of_expected,
-                temperature_c=latest.temperature_c if latest else None,
-                stale_rate=(
-                    stale_rate(latest.shares_accepted, latest.shares_stale) if latest else None
-                ),
-                power_w=item.power_w,
-                efficiency_j_per_th=item.efficiency_j_per_th,
-                last_seen_at=item.last_seen_at,
-                problem_since=since.get(item.miner_id),
-                uptime=uptimes.get(item.miner_id),
+                miner_id=miner_id,
+                name=name,
+                location=location,
+                health=healths.get(miner_id, "unknown"),
+                # As miner_state(): stale without a sample or past the threshold.
+                stale=not sampled or as_utc(last_seen_at) < cutoff,
+                profile=profile,
+                pool=pool,
+                hashrate=effective,
+                percent_of_expected=percent_of_expected(effective, expected),
+                temperature_c=temperature,
+                stale_rate=rate,
+                power_w=power,
+                efficiency_j_per_th=efficiency_j_per_th(power, effective),
+                last_seen_at=last_seen_at,
+                problem_since=since.get(miner_id),
+                uptime=None,
             )
         )
     return rows

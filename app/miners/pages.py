@@ -84,10 +84,15 @@ def miners_page(
     # than the rest of the page with 10,000 agents.
     healths = miner_health(session, now=now)
     problems = health_problems(session, now=now, subject_type="miner")
-    items = miner_queries.every_miner(session=session, now=now, stale_after=stale_after)
     # Uptime costs a read of each miner's history: only the rows shown, unless the order
     # itself is by uptime.
-    rows = fleet.miner_rows(items, healths=healths, problems=problems, uptimes={})
+    rows = fleet.miner_rows(
+        miner_queries.fleet_columns(session=session),
+        healths=healths,
+        problems=problems,
+        now=now,
+        stale_after=stale_after,
+    )
     totals = fleet.profile_totals(rows)
     profiles = [total.profile for total in totals]
     shown = fleet.filter_rows(rows, health=health_filter, profile=profile or None)
