@@ -7,7 +7,7 @@ The status an agent stores is what it last reported; the status shown is the eff
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -153,6 +153,36 @@ def list_agents(
         )
         for agent_id, name, domain, status, memory_used_mb, last_seen_at, version in rows
     ], next_cursor
+
+
+class AgentRow(NamedTuple):
+    """An agent as the list shows it (AgentPublic's fields), as a plain tuple: the Agents
+    page orders every matching agent in Python, and 10,000 API models cost it 40 ms."""
+
+    id: str
+    name: str
+    domain: str
+    status: str
+    memory_used_mb: float
+    last_seen_at: datetime | None
+    version: str
+
+    def public(self) -> AgentPublic:
+        return AgentPublic.model_construct(**self._asdict())
+
+
+def list_agent_rows(
+    *, session: Session, query: AgentQuery, offline_after: int, now: datetime
+) -> list[AgentRow]:
+    """Every agent matching the query, in its sort order, with its shown status."""
+    statement = filtered_agents(query, now=now, offline_after=offline_after)
+    cutoff = offline_cutoff(now, offline_after)
+    return [
+        AgentRow(agent_id, name, domain, shown_status(status, seen, cutoff), memory, seen, version)
+        for agent_id, name, domain, status, memory, seen, version in session.execute(
+            statement.with_only_columns(*_PUBLIC_COLUMNS)
+        )
+    ]
 
 
 def _cursor_of_row(sort: str, row: Any) -> Cursor:

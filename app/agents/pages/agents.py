@@ -210,13 +210,12 @@ def agents_page(
     total = pages = 0
     uptimes: dict[str, Uptime] = {}
     if not errors:
-        matching, _no_cursor = agent_service.list_agents(
+        matching = agent_service.list_agent_rows(
             session=session,
             query=AgentQuery(
                 status=view.status or None, domain=view.domain or None, q=view.q or None
             ),
             offline_after=offline_after,
-            limit=None,
             now=now,
         )
         total = len(matching)
@@ -236,8 +235,11 @@ def agents_page(
                 problems={problem.subject: problem for problem in problems}, uptimes=uptimes
             )
             start = (view.page - 1) * view.limit
-            shown = ordered(matching, sort=view.sort, order=view.order, facts=facts)[
-                start : start + view.limit
+            shown = [
+                row.public()
+                for row in ordered(matching, sort=view.sort, order=view.order, facts=facts)[
+                    start : start + view.limit
+                ]
             ]
     shown_ids = [agent.id for agent in shown]
     if view.sort != "uptime":

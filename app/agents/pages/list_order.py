@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from app.agents.service import AgentRow
 from app.alerts.health import PROBLEM_RANK
 from app.alerts.health_schemas import Problem
 from app.availability.service import Uptime
-from app.models.agent import AgentPublic
 
 SortOrder = Literal["asc", "desc"]
 # Page sort key -> the direction of its first click: problems, sizes and times start with
@@ -47,7 +47,7 @@ class AgentFacts:
     uptimes: Mapping[str, Uptime]
 
 
-SortValue = Callable[[AgentPublic, AgentFacts], Any]
+SortValue = Callable[[AgentRow, AgentFacts], Any]
 
 
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...] | None:
@@ -58,7 +58,7 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...] | None:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
 
 
-def _health_key(agent: AgentPublic, facts: AgentFacts) -> tuple[Any, ...]:
+def _health_key(agent: AgentRow, facts: AgentFacts) -> tuple[Any, ...]:
     problem = facts.problems.get(agent.id)
     if problem is None:
         # Healthy or under maintenance (put there on purpose): after every problem, by id.
@@ -67,7 +67,7 @@ def _health_key(agent: AgentPublic, facts: AgentFacts) -> tuple[Any, ...]:
     return (PROBLEM_RANK[problem.health], problem.since is None, problem.since or datetime.min)
 
 
-def _uptime_key(agent: AgentPublic, facts: AgentFacts) -> float | None:
+def _uptime_key(agent: AgentRow, facts: AgentFacts) -> float | None:
     uptime = facts.uptimes.get(agent.id)
     return None if uptime is None else uptime.month.uptime_percent
 
@@ -86,8 +86,8 @@ SORT_VALUES: dict[str, SortValue] = {
 
 
 def ordered(
-    agents: Sequence[AgentPublic], *, sort: str, order: SortOrder, facts: AgentFacts
-) -> list[AgentPublic]:
+    agents: Sequence[AgentRow], *, sort: str, order: SortOrder, facts: AgentFacts
+) -> list[AgentRow]:
     """The agents in this column's order; ties by id, and agents without a value (never
     seen, no version, no uptime yet) last in either direction."""
     value_of = SORT_VALUES[sort]
@@ -98,9 +98,9 @@ def ordered(
     return [agent for _, agent in present] + [agent for value, agent in valued if value is None]
 
 
-def _agent_id(agent: AgentPublic) -> str:
+def _agent_id(agent: AgentRow) -> str:
     return agent.id
 
 
-def _first(pair: tuple[Any, AgentPublic]) -> Any:
+def _first(pair: tuple[Any, AgentRow]) -> Any:
     return pair[0]
