@@ -130,9 +130,21 @@ def segments(
             intervals[bisect_right(ending, start) : bisect_left(beginning, end)]
             for intervals, ending, beginning in zip(lists, ends, starts, strict=True)
         ]
+        part = Interval(start, end)
+        down_near, maintenance_near, known_near = near
+        if (
+            not down_near
+            and not maintenance_near
+            and len(known_near) == 1
+            and known_near[0].start <= start
+            and known_near[0].end >= end
+        ):
+            # Known throughout, nothing down nor in maintenance: most days of most rows.
+            parts.append(Availability(part, 100.0, 0.0, 0.0, 0.0, []))
+            continue
         parts.append(
             _availability_of_normal(
-                Interval(start, end), down=near[0], maintenance=near[1], known=near[2]
+                part, down=down_near, maintenance=maintenance_near, known=known_near
             )
         )
     return parts
