@@ -119,6 +119,16 @@ def segments(
     step = (window.end - window.start) / count
     bounds = [window.start + step * index for index in range(count)] + [window.end]
     lists = [normalized(down), normalized(maintenance), normalized(known)]
+    if not lists[0] and not lists[1] and len(lists[2]) == 1:
+        # Never down nor in maintenance, known from one moment on (most subjects): a day is
+        # 100 % where known throughout, and computed only where the known time begins.
+        return [
+            Availability(part, 100.0, 0.0, 0.0, 0.0, [])
+            if lists[2][0].start <= part.start and lists[2][0].end >= part.end
+            else _availability_of_normal(part, down=[], maintenance=[], known=lists[2])
+            for part in (Interval(start, end) for start, end in pairwise(bounds))
+            if part.end - part.start > timedelta(0)
+        ]
     ends = [[item.end for item in intervals] for intervals in lists]
     starts = [[item.start for item in intervals] for intervals in lists]
     parts = []

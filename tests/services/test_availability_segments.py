@@ -33,3 +33,15 @@ def test_each_segment_equals_its_window_computed_from_every_interval(seed: int) 
     assert len(parts) == 90
     for part in parts:
         assert part == availability(part.window, down=down, maintenance=maintenance, known=known)
+
+
+@pytest.mark.parametrize("known_from_day", [0, 0.5, 30.25, 89.9, 95])
+def test_a_subject_never_down_nor_in_maintenance_is_known_from_its_first_moment(
+    known_from_day: float,
+) -> None:
+    known = [Interval(T0 + timedelta(days=known_from_day), WINDOW.end + timedelta(days=1))]
+    parts = segments(WINDOW, down=[], maintenance=[], known=known)
+    assert len(parts) == 90
+    for part in parts:
+        assert part == availability(part.window, down=[], maintenance=[], known=known)
+    assert parts[-1].uptime_percent == (100.0 if known_from_day < 90 else None)
