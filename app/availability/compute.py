@@ -8,7 +8,7 @@ intervals are in app/availability/history.py.
 """
 
 from bisect import bisect_left, bisect_right
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -43,6 +43,33 @@ def availability(
     return _availability_of_normal(
         window, down=normalized(down), maintenance=normalized(maintenance), known=normalized(known)
     )
+
+
+def _segments_known_once(
+    bounds: list[datetime], *, down: Intervals, known: Interval
+) -> list[Availability]:
+    """segments() of a subject never in maintenance and known from one moment on (most
+    rows of the lists): one pass over its outages, in time order with the parts; a part
+    known throughout that no outage touches is 100 % without interval arithmetic."""
+    parts = []
+    index = 0
+    for start, end in pairwise(bounds):
+        if end <= start:
+            continue
+        part = Interval(start, end)
+        while index < len(down) and down[index].end <= start:
+            index += 1
+        touched = index < len(down) and down[index].start < end
+        if not touched and known.start <= start and known.end >= end:
+            parts.append(Availability(part, 100.0, 0.0, 0.0, 0.0, []))
+            continue
+        last = index
+        while last < len(down) and down[last].start < end:
+            last += 1
+        parts.append(
+            _availability_of_normal(part, down=down[index:last], maintenance=[], known=[known])
+        )
+    return parts
 
 
 def _availability_of_normal(
@@ -119,42 +146,38 @@ def segments(
     step = (window.end - window.start) / count
     bounds = [window.start + step * index for index in range(count)] + [window.end]
     lists = [normalized(down), normalized(maintenance), normalized(known)]
-    if not lists[0] and not lists[1] and len(lists[2]) == 1:
-        # Never down nor in maintenance, known from one moment on (most subjects): a day is
-        # 100 % where known throughout, and computed only where the known time begins.
-        return [
-            Availability(part, 100.0, 0.0, 0.0, 0.0, [])
-            if lists[2][0].start <= part.start and lists[2][0].end >= part.end
-            else _availability_of_normal(part, down=[], maintenance=[], known=lists[2])
-            for part in (Interval(start, end) for start, end in pairwise(bounds))
-            if part.end - part.start > timedelta(0)
-        ]
-    ends = [[item.end for item in intervals] for intervals in lists]
-    starts = [[item.start for item in intervals] for intervals in lists]
+    if not lists[1] and len(lists[2]) == 1:
+        return _segments_known_once(bounds, down=lists[0], known=lists[2][0])
+    down_list, maintenance_list, known_list = lists
+    down_ends, down_starts = [item.end for item in down_list], [i.start for i in down_list]
+    held_ends = [item.end for item in maintenance_list]
+    held_starts = [item.start for item in maintenance_list]
+    known_ends, known_starts = [item.end for item in known_list], [i.start for i in known_list]
     parts = []
     for start, end in pairwise(bounds):
         if end - start <= timedelta(0):
             continue
-        # Intervals ending after `start` and starting before `end`: a contiguous run.
-        near = [
-            intervals[bisect_right(ending, start) : bisect_left(beginning, end)]
-            for intervals, ending, beginning in zip(lists, ends, starts, strict=True)
-        ]
         part = Interval(start, end)
-        down_near, maintenance_near, known_near = near
+        # Intervals ending after `start` and starting before `end`: a contiguous run.
+        down_from, down_to = bisect_right(down_ends, start), bisect_left(down_starts, end)
+        held_from, held_to = bisect_right(held_ends, start), bisect_left(held_starts, end)
+        known_from, known_to = bisect_right(known_ends, start), bisect_left(known_starts, end)
         if (
-            not down_near
-            and not maintenance_near
-            and len(known_near) == 1
-            and known_near[0].start <= start
-            and known_near[0].end >= end
+            down_from == down_to
+            and held_from == held_to
+            and known_to - known_from == 1
+            and known_list[known_from].start <= start
+            and known_list[known_from].end >= end
         ):
             # Known throughout, nothing down nor in maintenance: most days of most rows.
             parts.append(Availability(part, 100.0, 0.0, 0.0, 0.0, []))
             continue
         parts.append(
             _availability_of_normal(
-                part, down=down_near, maintenance=maintenance_near, known=known_near
+                part,
+                down=down_list[down_from:down_to],
+                maintenance=maintenance_list[held_from:held_to],
+                known=known_list[known_from:known_to],
             )
         )
     return parts

@@ -45,3 +45,15 @@ def test_a_subject_never_down_nor_in_maintenance_is_known_from_its_first_moment(
     for part in parts:
         assert part == availability(part.window, down=[], maintenance=[], known=known)
     assert parts[-1].uptime_percent == (100.0 if known_from_day < 90 else None)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_subject_known_from_one_moment_and_never_in_maintenance(seed: int) -> None:
+    """The one-pass path of segments(): outages of every length, known from some day on."""
+    rng = random.Random(1000 + seed)
+    down = _random_intervals(rng, rng.randrange(1, 25))
+    known = [Interval(T0 + timedelta(days=rng.uniform(-3, 60)), WINDOW.end)]
+    parts = segments(WINDOW, down=down, maintenance=[], known=known)
+    assert len(parts) == 90
+    for part in parts:
+        assert part == availability(part.window, down=down, maintenance=[], known=known)
