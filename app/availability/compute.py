@@ -57,6 +57,11 @@ def _segments_known_once(
         if end <= start:
             continue
         part = Interval(start, end)
+        if known.start >= end or known.end <= start:
+            # Before the subject was known (a miner's days before its first sample): nothing
+            # is counted there, whatever its outages.
+            parts.append(Availability(part, None, 0.0, 0.0, part.seconds, []))
+            continue
         while index < len(down) and down[index].end <= start:
             index += 1
         touched = index < len(down) and down[index].start < end

@@ -57,3 +57,13 @@ def test_a_subject_known_from_one_moment_and_never_in_maintenance(seed: int) -> 
     assert len(parts) == 90
     for part in parts:
         assert part == availability(part.window, down=down, maintenance=[], known=known)
+
+
+def test_days_before_the_subject_was_known_count_nothing_whatever_their_outages() -> None:
+    known = [Interval(T0 + timedelta(days=80, hours=3), WINDOW.end)]
+    down = [Interval(T0 + timedelta(days=10), T0 + timedelta(days=81))]
+    parts = segments(WINDOW, down=down, maintenance=[], known=known)
+    for part in parts:
+        assert part == availability(part.window, down=down, maintenance=[], known=known)
+    assert [part.uptime_percent for part in parts[:80]] == [None] * 80
+    assert parts[80].downtime_seconds == 21 * 3600  # from 03:00, when it became known
