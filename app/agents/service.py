@@ -4,7 +4,7 @@ The status an agent stores is what it last reported; the status shown is the eff
 (app/agents/status.py): silent longer than the offline threshold means offline.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, get_args
@@ -183,6 +183,31 @@ def list_agent_rows(
             statement.with_only_columns(*_PUBLIC_COLUMNS)
         )
     ]
+
+
+def list_agent_ids(
+    *, session: Session, query: AgentQuery, offline_after: int, now: datetime
+) -> list[str]:
+    """The ids of every agent matching the query (what ordering by health needs)."""
+    statement = filtered_agents(query, now=now, offline_after=offline_after)
+    return list(session.execute(statement.with_only_columns(col(Agent.id))).scalars())
+
+
+def agent_rows(
+    *, session: Session, agent_ids: Sequence[str], offline_after: int, now: datetime
+) -> list[AgentRow]:
+    """The rows of these agents, in the order given (a page of them)."""
+    if not agent_ids:
+        return []
+    cutoff = offline_cutoff(now, offline_after)
+    statement = select(*_PUBLIC_COLUMNS).where(col(Agent.id).in_(list(agent_ids)))
+    found = {
+        agent_id: AgentRow(
+            agent_id, name, domain, shown_status(status, seen, cutoff), memory, seen, version
+        )
+        for agent_id, name, domain, status, memory, seen, version in session.execute(statement)
+    }
+    return [found[agent_id] for agent_id in agent_ids if agent_id in found]
 
 
 def _cursor_of_row(sort: str, row: Any) -> Cursor:

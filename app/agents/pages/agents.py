@@ -23,6 +23,7 @@ from app.agents.pages.list_order import (
     PAGE_SORTS,
     AgentFacts,
     SortOrder,
+    health_ordered,
     ordered,
 )
 from app.agents.service import AgentQuery
@@ -209,14 +210,32 @@ def agents_page(
     shown: list[AgentPublic] = []
     total = pages = 0
     uptimes: dict[str, Uptime] = {}
-    if not errors:
+    query = AgentQuery(status=view.status or None, domain=view.domain or None, q=view.q or None)
+    facts = AgentFacts(problems={problem.subject: problem for problem in problems}, uptimes={})
+    if not errors and view.sort == "health":
+        # The default order needs only the ids: read those for the whole fleet, then the
+        # rows of the page shown (10,000 rows cost the page 30 ms, their ids a few).
+        ids = agent_service.list_agent_ids(
+            session=session, query=query, offline_after=offline_after, now=now
+        )
+        total = len(ids)
+        pages = max(1, math.ceil(total / view.limit))
+        if view.page > pages:
+            errors["page"] = f"page: a whole number from 1 to {pages}"
+        else:
+            start = (view.page - 1) * view.limit
+            page_ids = health_ordered(ids, order=view.order, facts=facts)[
+                start : start + view.limit
+            ]
+            shown = [
+                row.public()
+                for row in agent_service.agent_rows(
+                    session=session, agent_ids=page_ids, offline_after=offline_after, now=now
+                )
+            ]
+    elif not errors:
         matching = agent_service.list_agent_rows(
-            session=session,
-            query=AgentQuery(
-                status=view.status or None, domain=view.domain or None, q=view.q or None
-            ),
-            offline_after=offline_after,
-            now=now,
+            session=session, query=query, offline_after=offline_after, now=now
         )
         total = len(matching)
         pages = max(1, math.ceil(total / view.limit))
@@ -231,9 +250,7 @@ def agents_page(
                     now=now,
                     offline_after=offline_after,
                 )
-            facts = AgentFacts(
-                problems={problem.subject: problem for problem in problems}, uptimes=uptimes
-            )
+            facts = AgentFacts(problems=facts.problems, uptimes=uptimes)
             start = (view.page - 1) * view.limit
             shown = [
                 row.public()

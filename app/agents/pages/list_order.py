@@ -59,7 +59,11 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...] | None:
 
 
 def _health_key(agent: AgentRow, facts: AgentFacts) -> tuple[Any, ...]:
-    problem = facts.problems.get(agent.id)
+    return _health_key_of(agent.id, facts)
+
+
+def _health_key_of(agent_id: str, facts: AgentFacts) -> tuple[Any, ...]:
+    problem = facts.problems.get(agent_id)
     if problem is None:
         # Healthy or under maintenance (put there on purpose): after every problem, by id.
         return (len(PROBLEM_RANK), True, datetime.min)
@@ -98,9 +102,20 @@ def ordered(
     return [agent for _, agent in present] + [agent for value, agent in valued if value is None]
 
 
+def health_ordered(agent_ids: Sequence[str], *, order: SortOrder, facts: AgentFacts) -> list[str]:
+    """ordered(sort="health") of bare ids: the default order needs no other column, so the
+    page reads only the ids of a large fleet, then the rows of the page it shows."""
+    keyed = sorted((_health_key_of(agent_id, facts), agent_id) for agent_id in set(agent_ids))
+    if order == "desc":
+        # Worst last, ties still by id (as ordered(): a stable sort of the id order, reversed
+        # on the key only).
+        keyed.sort(key=_first, reverse=True)
+    return [agent_id for _, agent_id in keyed]
+
+
 def _agent_id(agent: AgentRow) -> str:
     return agent.id
 
 
-def _first(pair: tuple[Any, AgentRow]) -> Any:
+def _first(pair: tuple[Any, Any]) -> Any:
     return pair[0]
