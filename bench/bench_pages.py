@@ -2,9 +2,10 @@
 and the Miners list over 1,000 miners with an hour of samples each (issue 13).
 
 A migrated SQLite file is filled in bulk, the app is served by a real uvicorn in a thread,
-and one signed-in browser session asks for each page ~30 times. Round trips over loopback
-are timed; GET /livez (same server, no database) and a bare Jinja render of the layout
-are the baselines, so what remains is the page's own work. Target: < 100 ms median.
+and one signed-in browser session asks for each page 30 times, the pages in turn. Round
+trips over loopback are timed; GET /livez (same server, no database) and a bare Jinja
+render of the layout are the baselines, so what remains is the page's own work. Target:
+< 100 ms median.
 """
 
 import random
@@ -188,6 +189,14 @@ def run() -> None:
                     None,
                 ),
             )
-            for label, path, headers in cases:
-                figures = timings_ms(partial(get, path, headers), repeat=REPEAT, warmup=2)
-                print_row(label, summary(figures), TARGET)
+            # Round-robin: one request of each case per round, so the server's scheduled jobs
+            # (the evaluator judges the whole fleet every 15 s) fall on every case alike,
+            # not on whichever case happens to run while a cycle does.
+            figures: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+            for round_number in range(REPEAT + 2):
+                for label, path, headers in cases:
+                    [elapsed] = timings_ms(partial(get, path, headers), repeat=1, warmup=0)
+                    if round_number >= 2:  # two warm-up rounds
+                        figures[label].append(elapsed)
+            for label, _, _ in cases:
+                print_row(label, summary(figures[label]), TARGET)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.core.timeutil import utcnow
 from app.miners.ingest import record_samples
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import Browsing, LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -105,3 +105,32 @@ def test_a_week_of_ten_second_samples_draws_with_its_spike(
     assert 0 < points < len(rows)  # downsampled on the server
     assert max(payload["series"]["hashrate1m"]["max"]) == pytest.approx(spike)
     expect(page.locator("#chart-hashrate")).to_have_attribute("data-chart-state", "ready")
+
+
+def test_two_dozen_miners_fit_on_one_desktop_screen(
+    browsing: Browsing, live_server: LiveServer
+) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "miner_id": f"fit-rig-{index:02}",
+            "recorded_at": now,
+            "profile": "sha256d",
+            "hashrate_1m": 95e12,
+            "temperature_c": 70.0,
+            "power_w": 3250.0,
+            "shares_accepted": 100,
+        }
+        for index in range(24)
+    ]
+    with Session(live_server.engine) as session:
+        record_samples(session=session, rows=rows)
+    page = browsing.signed_in(viewport={"width": 1920, "height": 1080})
+    page.goto("/miners")
+    table_rows = page.locator("#miners-table tbody tr")
+    expect(table_rows.nth(23)).to_be_visible()
+    table = page.locator("#miners-table").bounding_box()
+    last = table_rows.nth(23).bounding_box()
+    assert table is not None and last is not None
+    # The table's header and its first 24 rows within one 1080 px screen: dense rows.
+    assert last["y"] + last["height"] - table["y"] <= 1080

@@ -103,3 +103,11 @@ def test_unknown_preferences_fall_back_to_the_system_theme_and_utc(
     html = anon_client.get("/login").text
     assert '<html lang="en" data-time-zone="utc">' in html
     assert '<meta name="color-scheme" content="light dark">' in html
+
+
+def test_pages_name_who_is_signed_in_by_the_token_name(read_web_client: TestClient) -> None:
+    page = read_web_client.get("/").text
+    assert (
+        '<span class="who-name" title="Signed in with the token named test-read">'
+        '<span class="visually-hidden">Signed in as </span>test-read</span>'
+    ) in page
