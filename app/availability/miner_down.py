@@ -25,7 +25,6 @@ from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     and_,
@@ -80,14 +79,7 @@ class CandidateMinute:
 
 def miner_down(session: Session, miner_id: str, window: Interval, offline_after: int) -> Intervals:
     """The miner's down time around `window` (clip it to the window), in normal form."""
-    minutes = None
-    if offline_after >= MINUTE:
-        minutes = read_rollup_minutes(
-            session, miner_id, since=bucket_of(window.start, MINUTE), until=rollup_horizon(window)
-        )
-    return _down(
-        session, miner_id, window, offline_after, _edges(session, miner_id, window), minutes
-    )
+    return miners_down(session, [miner_id], window, offline_after)[miner_id]
 
 
 def miners_down(
@@ -146,25 +138,17 @@ def rollup_horizon(window: Interval) -> int:
     return bucket_of(window.end, MINUTE)
 
 
-def rollup_outage_candidates(
-    session: Session, miner_id: str, *, since: int, until: int, offline_after: int
+def outage_candidates(
+    minutes: list[int], maybe_zero: list[int], *, offline_after: int
 ) -> list[CandidateMinute]:
-    """The minutes in [since, until) (unix seconds) where an outage can start, and always
-    the first and the last non-empty one.
+    """The minutes where an outage can start, from those read (_rollup_minutes_of_many),
+    and always the first and the last non-empty one.
 
     A pair of samples (s, n) with s in minute m and n in the next non-empty minute m' is
     less than m' + 60 - m apart, so it can be a silence only if m' - m > offline_after -
     60; a sample at 0 H/s makes its minute's hashrate minimum 0 (1 min or 15 min, whichever
     the sample's baseline is).
     """
-    minutes, maybe_zero = read_rollup_minutes(session, miner_id, since=since, until=until)
-    return outage_candidates(minutes, maybe_zero, offline_after=offline_after)
-
-
-def outage_candidates(
-    minutes: list[int], maybe_zero: list[int], *, offline_after: int
-) -> list[CandidateMinute]:
-    """rollup_outage_candidates() of the minutes already read (read_rollup_minutes)."""
     if not minutes:
         return []
     longest = offline_after - MINUTE
@@ -187,40 +171,6 @@ def outage_candidates(
     ]
 
 
-def read_rollup_minutes(
-    session: Session, miner_id: str, *, since: int, until: int
-) -> tuple[list[int], list[int]]:
-    """The one read of the rollup: the starts (unix seconds, sorted) of the miner's
-    non-empty minutes in [since, until), and of those among them holding a 1-minute or
-    15-minute hashrate of 0 or below (a superset of the minutes with a sample at 0 H/s).
-
-    As two texts from one scan of the rollup's primary key, not a row per minute: a month
-    is 43,200 minutes, and measured on SQLite the scan is 13 ms, a window function over the
-    same rows 23 ms, the rows through the driver 13 ms plus 50 ms of SQLAlchemy rows.
-    """
-    statement = _rollup_minutes_query(session.get_bind().dialect.name)
-    found = session.execute(statement, {"miner_id": miner_id, "since": since, "until": until}).one()
-    return _split_minutes(found)
-
-
-# The statements are built once per engine with bound parameters (as app/miners/series.py
-# does): the lists pages read 100 miners a request, and building and compiling each
-# statement anew cost more than running it.
-
-
-@cache
-def _rollup_minutes_query(dialect_name: str) -> Select[Any]:
-    start = _ROLLUP.bucket_start
-    maybe_zero = or_(_ROLLUP.hashrate_1m_min <= 0, _ROLLUP.hashrate_15m_min <= 0)
-    joined = joined_text(start, dialect_name)
-    return select(joined, joined.filter(maybe_zero)).where(
-        _ROLLUP.miner_id == bindparam("miner_id"),
-        _ROLLUP.width == MINUTE,
-        start >= bindparam("since", type_=BigInteger),
-        start < bindparam("until", type_=BigInteger),
-    )
-
-
 def _split_minutes(found: Sequence[Any]) -> tuple[list[int], list[int]]:
     every, zero = (sorted(map(int, str(text).split(","))) if text else [] for text in found)
     return every, zero
@@ -229,7 +179,15 @@ def _split_minutes(found: Sequence[Any]) -> tuple[list[int], list[int]]:
 def _rollup_minutes_of_many(
     session: Session, miner_ids: list[str], *, since: int, until: int
 ) -> dict[str, tuple[list[int], list[int]]]:
-    """read_rollup_minutes() of several miners in one scan of the rollup's key."""
+    """Per miner: the starts (unix seconds, sorted) of its non-empty minutes in [since,
+    until), and of those among them holding a 1-minute or 15-minute hashrate of 0 or below
+    (a superset of the minutes with a sample at 0 H/s).
+
+    As two texts per miner from one scan of the rollup's primary key, not a row per minute:
+    a month is 43,200 minutes, and measured on SQLite the scan is 13 ms, a window function
+    over the same rows 23 ms, the rows through the driver 13 ms plus 50 ms of SQLAlchemy
+    rows.
+    """
     if not miner_ids:
         return {}
     start = _ROLLUP.bucket_start
@@ -251,7 +209,10 @@ def _rollup_minutes_of_many(
 def _edges_of_many(
     session: Session, miner_ids: list[str], window: Interval
 ) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """_edges() of several miners in one statement (an indexed max and min per miner)."""
+    """The samples on either side of the window, per miner (an indexed max and min each, in
+    one statement): the one before says whether the window starts inside an outage, the one
+    at or after its end where the last one ends. Read through the `miner` rows, which ingest
+    keeps for every miner that sent a sample."""
     if not miner_ids:
         return {}
     recorded_at = col(MinerSample.recorded_at)
@@ -270,26 +231,6 @@ def _edges_of_many(
         select(col(Miner.miner_id), before, after).where(col(Miner.miner_id).in_(miner_ids))
     ).all()
     return {miner_id: (first, last) for miner_id, first, last in rows}
-
-
-@cache
-def _edge_queries() -> tuple[Select[Any], Select[Any]]:
-    """The newest sample before `start`, the oldest at or after `end`."""
-    recorded_at = col(MinerSample.recorded_at)
-    this_miner = col(MinerSample.miner_id) == bindparam("miner_id")
-    before = (
-        select(recorded_at)
-        .where(this_miner, recorded_at < bindparam("start", type_=UTCDateTime()))
-        .order_by(recorded_at.desc())
-        .limit(1)
-    )
-    after = (
-        select(recorded_at)
-        .where(this_miner, recorded_at >= bindparam("end", type_=UTCDateTime()))
-        .order_by(recorded_at)
-        .limit(1)
-    )
-    return before, after
 
 
 def _stretches(
@@ -347,17 +288,6 @@ def _end_of(stretch: Stretch) -> datetime:
     return stretch.end
 
 
-def _edges(
-    session: Session, miner_id: str, window: Interval
-) -> tuple[datetime | None, datetime | None]:
-    """The samples on either side of the window: the one before says whether the window
-    starts inside an outage, the one at or after its end where the last one ends."""
-    before_query, after_query = _edge_queries()
-    before = session.execute(before_query, {"miner_id": miner_id, "start": window.start}).scalar()
-    after = session.execute(after_query, {"miner_id": miner_id, "end": window.end}).scalar()
-    return before, after
-
-
 def _outage_starts(
     session: Session, miner_id: str, stretches: Sequence[Stretch], offline_after: int
 ) -> list[tuple[datetime | str, datetime | str | None, bool]]:
@@ -378,6 +308,11 @@ def _outage_starts(
         for start, following, zero, part in found
         if following is not None or stretches[int(part)].open_end
     ]
+
+
+# The statement is built once per engine with bound parameters (as app/miners/series.py
+# does): the lists pages read 100 miners a request, and building and compiling it
+# anew cost more than running it.
 
 
 @cache
