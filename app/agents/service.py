@@ -4,10 +4,10 @@ The status an agent stores is what it last reported; the status shown is the eff
 (app/agents/status.py): silent longer than the offline threshold means offline.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, get_args
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -103,7 +103,7 @@ def filtered_agents(
 
 # The columns of AgentPublic, in its field order: the list reads these, not ORM entities
 # (building 1,000 Agent objects and validating each took most of a list's time).
-_PUBLIC_COLUMNS: tuple[Any, ...] = tuple(
+PUBLIC_COLUMNS: tuple[Any, ...] = tuple(
     col(column)
     for column in (
         Agent.id,
@@ -115,7 +115,7 @@ _PUBLIC_COLUMNS: tuple[Any, ...] = tuple(
         Agent.version,
     )
 )
-_COLUMN_INDEX = {column.key: index for index, column in enumerate(_PUBLIC_COLUMNS)}
+_COLUMN_INDEX = {column.key: index for index, column in enumerate(PUBLIC_COLUMNS)}
 
 
 def list_agents(
@@ -134,7 +134,7 @@ def list_agents(
         statement = statement.where(_after(query.sort, cursor))
     if limit is not None:
         statement = statement.limit(limit + 1)
-    rows = session.execute(statement.with_only_columns(*_PUBLIC_COLUMNS)).all()
+    rows = session.execute(statement.with_only_columns(*PUBLIC_COLUMNS)).all()
     next_cursor = None
     if limit is not None and len(rows) > limit:
         rows = rows[:limit]
@@ -153,61 +153,6 @@ def list_agents(
         )
         for agent_id, name, domain, status, memory_used_mb, last_seen_at, version in rows
     ], next_cursor
-
-
-class AgentRow(NamedTuple):
-    """An agent as the list shows it (AgentPublic's fields), as a plain tuple: the Agents
-    page orders every matching agent in Python, and 10,000 API models cost it 40 ms."""
-
-    id: str
-    name: str
-    domain: str
-    status: str
-    memory_used_mb: float
-    last_seen_at: datetime | None
-    version: str
-
-    def public(self) -> AgentPublic:
-        return AgentPublic.model_construct(**self._asdict())
-
-
-def list_agent_rows(
-    *, session: Session, query: AgentQuery, offline_after: int, now: datetime
-) -> list[AgentRow]:
-    """Every agent matching the query, in its sort order, with its shown status."""
-    statement = filtered_agents(query, now=now, offline_after=offline_after)
-    cutoff = offline_cutoff(now, offline_after)
-    return [
-        AgentRow(agent_id, name, domain, shown_status(status, seen, cutoff), memory, seen, version)
-        for agent_id, name, domain, status, memory, seen, version in session.execute(
-            statement.with_only_columns(*_PUBLIC_COLUMNS)
-        )
-    ]
-
-
-def list_agent_ids(
-    *, session: Session, query: AgentQuery, offline_after: int, now: datetime
-) -> list[str]:
-    """The ids of every agent matching the query (what ordering by health needs)."""
-    statement = filtered_agents(query, now=now, offline_after=offline_after)
-    return list(session.execute(statement.with_only_columns(col(Agent.id))).scalars())
-
-
-def agent_rows(
-    *, session: Session, agent_ids: Sequence[str], offline_after: int, now: datetime
-) -> list[AgentRow]:
-    """The rows of these agents, in the order given (a page of them)."""
-    if not agent_ids:
-        return []
-    cutoff = offline_cutoff(now, offline_after)
-    statement = select(*_PUBLIC_COLUMNS).where(col(Agent.id).in_(list(agent_ids)))
-    found = {
-        agent_id: AgentRow(
-            agent_id, name, domain, shown_status(status, seen, cutoff), memory, seen, version
-        )
-        for agent_id, name, domain, status, memory, seen, version in session.execute(statement)
-    }
-    return [found[agent_id] for agent_id in agent_ids if agent_id in found]
 
 
 def _cursor_of_row(sort: str, row: Any) -> Cursor:

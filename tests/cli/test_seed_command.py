@@ -4,7 +4,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.models import Agent, MinerSample, Runbook
-from app.ops.seed import DEMO_MINERS, SAMPLES_PER_MINER
+from app.ops.seed_miners import DEMO_MINERS, SAMPLES_PER_MINER
 from tests.cli.runner import assert_one_line_error, engine_for, invoke
 from tests.support.factories import make_agent
 

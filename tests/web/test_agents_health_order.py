@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.agents.pages.list_order import AgentFacts, health_ordered, ordered
-from app.agents.service import AgentRow
+from app.agents.rows import AgentRow
 from app.alerts.health_schemas import Problem
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)

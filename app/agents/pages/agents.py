@@ -5,36 +5,30 @@ values come back as the page with the field named (422), never as a JSON error.
 """
 
 import math
-from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from pydantic import TypeAdapter, ValidationError
 
 from app.agents import memory as agent_memory
+from app.agents import rows as agent_rows
 from app.agents import service as agent_service
-from app.agents.deps import MAX_SEARCH, SearchFilter, StatusFilter
 from app.agents.pages.list_order import (
-    API_SORTS,
-    DEFAULT_PAGE_SORT,
-    PAGE_SORTS,
     AgentFacts,
-    SortOrder,
     health_ordered,
     ordered,
 )
+from app.agents.pages.list_view import PAGE_SIZE, parse_list, sort_headers
 from app.agents.service import AgentQuery
 from app.agents.status import effective_status
 from app.alerts import health as alert_health
 from app.alerts.subject_alerts import subject_alerts
 from app.auth.deps import WebRead
 from app.availability.service import Uptime, agent_uptimes
-from app.core.deps import LimitParam, SessionDep, SettingsDep
+from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFoundError, UnprocessableError
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.templating import render
 from app.core.timeutil import isoformat, utcnow
 from app.maindb.agent_timeline import AgentTimelinePage, agent_timeline
@@ -53,136 +47,6 @@ EVENTS_PER_PAGE = 20
 HISTORY_ON_DETAIL = 10
 HISTORY_PER_PAGE = 50
 MEMORY_WINDOW = timedelta(hours=24)
-# (sort key, column title) of the sortable headers, in table order.
-SORT_COLUMNS = (
-    ("id", "Agent"),
-    ("domain", "Domain"),
-    ("status", "Status"),
-    ("health", "Health"),
-    ("uptime", "Uptime"),
-    ("memoryUsedMB", "Memory"),
-    ("version", "Version"),
-    ("lastSeenAt", "Last seen"),
-)
-# A page of the list: page numbers, not keyset cursors, because the default order (health,
-# then since when) is judged in Python and has no stored column a cursor could seek on.
-PAGE_SIZE = DEFAULT_LIMIT
-
-
-@dataclass(frozen=True)
-class ListView:
-    """The list's query string, as parsed: what the links of the page carry along."""
-
-    q: str = ""
-    status: str = ""
-    domain: str = ""
-    sort: str = DEFAULT_PAGE_SORT
-    order: SortOrder = PAGE_SORTS[DEFAULT_PAGE_SORT]
-    limit: int = PAGE_SIZE
-    page: int = 1
-
-    def url(self, **changes: Any) -> str:
-        """/agents with these parameters (defaults left out)."""
-        view = replace(self, **changes)
-        params = {
-            "q": view.q,
-            "status": view.status,
-            "domain": view.domain,
-            "sort": "" if view.sort == DEFAULT_PAGE_SORT else view.sort,
-            "order": "" if view.order == PAGE_SORTS[view.sort] else view.order,
-            "limit": "" if view.limit == PAGE_SIZE else str(view.limit),
-            "page": "" if view.page == 1 else str(view.page),
-        }
-        query = urlencode({key: value for key, value in params.items() if value})
-        return f"/agents?{query}" if query else "/agents"
-
-    def export_query(self) -> str:
-        """The filters for the exports, with the order when the API knows it."""
-        sort = ""
-        if self.sort in API_SORTS:
-            sort = f"-{self.sort}" if self.order == "desc" else self.sort
-        params = {"q": self.q, "status": self.status, "domain": self.domain, "sort": sort}
-        return urlencode({key: value for key, value in params.items() if value})
-
-
-# The page checks its query string against the API's own declarations and words each
-# refusal for the form (a field named on the page, 422), where the API answers JSON.
-_DECLARED: dict[str, TypeAdapter[Any]] = {
-    "q": TypeAdapter(SearchFilter),
-    "status": TypeAdapter(StatusFilter),
-    "limit": TypeAdapter(LimitParam),
-}
-_REFUSALS = {
-    "q": f"q: at most {MAX_SEARCH} characters",
-    "status": f"status: must be one of {', '.join(AGENT_STATUSES)}",
-    "limit": f"limit: a whole number from 1 to {MAX_LIMIT}",
-}
-
-
-def _parse_sort(sort: str, order: str, errors: dict[str, str]) -> tuple[str, SortOrder]:
-    # "-key" is the API's spelling of a descending sort; links made before sort and order
-    # were apart keep working.
-    if sort.startswith("-") and not order:
-        sort, order = sort[1:], "desc"
-    sort = sort or DEFAULT_PAGE_SORT
-    if sort not in PAGE_SORTS:
-        errors["sort"] = f"sort: must be one of {', '.join(PAGE_SORTS)}"
-        sort = DEFAULT_PAGE_SORT
-    if order not in ("", "asc", "desc"):
-        errors["order"] = "order: asc or desc"
-        order = ""
-    return sort, "asc" if order == "asc" else "desc" if order == "desc" else PAGE_SORTS[sort]
-
-
-def _parse_list(
-    q: str, status: str, domain: str, sort: str, order: str, limit: str, page: str
-) -> tuple[ListView, dict[str, str]]:
-    errors: dict[str, str] = {}
-    q = q.strip()
-    checked: dict[str, Any] = {}
-    for name, text in {"q": q, "status": status, "limit": limit}.items():
-        try:
-            checked[name] = _DECLARED[name].validate_python(text or None)
-        except ValidationError:
-            errors[name] = _REFUSALS[name]
-            checked[name] = None
-    page_number = 1
-    if page:
-        page_number = int(page) if page.isdecimal() and len(page) < 10 else 0
-        if page_number < 1:
-            errors["page"] = "page: a whole number from 1"
-            page_number = 1
-    sort_key, sort_order = _parse_sort(sort, order, errors)
-    view = ListView(
-        q,
-        status,
-        domain.strip(),
-        sort_key,
-        sort_order,
-        checked["limit"] or PAGE_SIZE,
-        page_number,
-    )
-    return view, errors
-
-
-def _sort_headers(view: ListView) -> dict[str, dict[str, Any]]:
-    headers = {}
-    for key, title in SORT_COLUMNS:
-        current = view.sort == key
-        if current:
-            next_order: SortOrder = "asc" if view.order == "desc" else "desc"
-        else:
-            next_order = PAGE_SORTS[key]
-        headers[key] = {
-            "key": key,
-            "title": title,
-            "url": view.url(sort=key, order=next_order, page=1),
-            "aria_sort": ("ascending" if view.order == "asc" else "descending")
-            if current
-            else None,
-            "next": "ascending" if next_order == "asc" else "descending",
-        }
-    return headers
 
 
 @router.get("/agents", response_class=HTMLResponse)
@@ -201,7 +65,7 @@ def agents_page(
 ) -> HTMLResponse:
     """The agents with problems first (named, worst first), then the agent table with its
     filters, sort and pages and each agent's health; only the table for HX-Target."""
-    view, errors = _parse_list(q, status, domain, sort, order, limit, page)
+    view, errors = parse_list(q, status, domain, sort, order, limit, page)
     now = utcnow()
     offline_after = settings.agent_offline_after
     # The problems order the list by health and are named above it; they read the alert
@@ -215,7 +79,7 @@ def agents_page(
     if not errors and view.sort == "health":
         # The default order needs only the ids: read those for the whole fleet, then the
         # rows of the page shown (10,000 rows cost the page 30 ms, their ids a few).
-        ids = agent_service.list_agent_ids(
+        ids = agent_rows.list_agent_ids(
             session=session, query=query, offline_after=offline_after, now=now
         )
         total = len(ids)
@@ -229,12 +93,12 @@ def agents_page(
             ]
             shown = [
                 row.public()
-                for row in agent_service.agent_rows(
+                for row in agent_rows.rows_by_id(
                     session=session, agent_ids=page_ids, offline_after=offline_after, now=now
                 )
             ]
     elif not errors:
-        matching = agent_service.list_agent_rows(
+        matching = agent_rows.list_agent_rows(
             session=session, query=query, offline_after=offline_after, now=now
         )
         total = len(matching)
@@ -285,7 +149,7 @@ def agents_page(
             "pages": pages,
             "statuses": AGENT_STATUSES,
             "domains": domains,
-            "sort_headers": _sort_headers(view),
+            "sort_headers": sort_headers(view),
             "page_size": PAGE_SIZE,
             "previous_url": view.url(page=view.page - 1) if 1 < view.page <= pages else None,
             "next_url": view.url(page=view.page + 1) if view.page < pages else None,

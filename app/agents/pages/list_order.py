@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from app.agents.service import AgentRow
+from app.agents.rows import AgentRow
 from app.alerts.health import PROBLEM_RANK
 from app.alerts.health_schemas import Problem
 from app.availability.service import Uptime
