@@ -6,7 +6,7 @@ pages need lives with the agents (counts, domains, memory) and the runbooks (whi
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session, col
 
@@ -16,8 +16,8 @@ from app.alerts.health import judge_fleet, problem_words
 from app.alerts.health_schemas import Problem
 from app.dashboard import metric_tiles as dashboard_metrics
 from app.dashboard.mobile import fleet_summary
-from app.miners.fleet import ProfileTotal, newest_totals
-from app.miners.queries import newest_per_miner, newest_sample_select
+from app.miners.fleet import ProfileTotal, miner_rows, profile_totals
+from app.miners.queries import fleet_columns, newest_sample_select
 from app.models import AgentEvent, Metric, MinerSample
 from app.models.mobile import FleetSummary
 
@@ -76,8 +76,15 @@ def fleet_overview(
         agent_names=agent_service.agent_names(
             session=session, agent_ids={event.agent_id for event in events}
         ),
-        profiles=newest_totals(
-            newest_per_miner(session=session), cutoff=now - timedelta(seconds=offline_after)
+        # The Miners page's totals, from the same rows (health plays no part in them).
+        profiles=profile_totals(
+            miner_rows(
+                fleet_columns(session=session),
+                healths={},
+                problems=[],
+                now=now,
+                stale_after=offline_after,
+            )
         ),
     )
 

@@ -24,7 +24,6 @@ from app.miners.derived import (
     percent_of_expected,
     stale_rate,
 )
-from app.miners.queries import MinerNewest
 from app.models.alerts import HealthName
 
 # Worst first: the problems (critical … never reported), then maintenance, then ok.
@@ -250,27 +249,3 @@ def profile_totals(rows: Iterable[MinerRow]) -> list[ProfileTotal]:
 
 def _profile_order(total: ProfileTotal) -> tuple[bool, str]:
     return (total.profile == NO_PROFILE, total.profile.casefold())
-
-
-def newest_totals(miners: Iterable[MinerNewest], *, cutoff: datetime) -> list[ProfileTotal]:
-    """profile_totals() of each miner's newest sample (the Overview's tiles): a miner whose
-    newest sample is older than `cutoff` is silent, counted but not summed."""
-    totals: dict[str, list[MinerNewest]] = {}
-    for miner in miners:
-        profile = (miner.sample.profile if miner.sample else None) or NO_PROFILE
-        totals.setdefault(profile, []).append(miner)
-    found = []
-    for profile, members in totals.items():
-        live = [miner for miner in members if as_utc(miner.last_seen_at) >= cutoff]
-        found.append(
-            ProfileTotal(
-                profile=profile,
-                miners=len(members),
-                reporting=len(live),
-                hashrate=sum(miner.hashrate or 0.0 for miner in live),
-                power_w=None,
-                efficiency_j_per_th=None,
-            )
-        )
-    found.sort(key=_profile_order)
-    return found
