@@ -14,8 +14,11 @@ from tests.pgbouncer.conftest import pooled_settings
 
 pytestmark = pytest.mark.postgres
 
+# Advisory locks belong to one database: without the database filter, a test in another
+# worker (its own database, the same key) is counted as a holder here.
 HOLDERS = (
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND ((classid::bigint << 32) | objid::bigint) = %s"
 )
 
