@@ -85,6 +85,8 @@ def app_settings(db_url: str) -> Settings:
         retention_interval_minutes=0,
         # Tests step the alert evaluator themselves, with their own clock.
         alert_interval_seconds=0,
+        # Tests fold the rollup themselves (app/miners/fold.py) when they want it folded.
+        rollup_fold_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -49,6 +49,7 @@ from app.core.config import Settings
 from app.core.timeutil import as_utc
 from app.live.broadcaster import Message, Publisher
 from app.maindb.database import MainDatabase
+from app.miners.fold import fold_all
 from app.models import AlertRule
 
 logger = logging.getLogger("prism.alerts")
@@ -88,6 +89,9 @@ def evaluate_once(
     """One evaluation cycle at `now` (see the module doc); returns what it did."""
     now = as_utc(now)
     report = EvaluationReport()
+    # The stale-rate and hashrate-baseline conditions read the rollup, which lags ingest
+    # (app/miners/fold.py): folding first judges them on every sample stored so far.
+    fold_all(engine)
     with Session(engine, expire_on_commit=False) as session:
         _tune_planner(session)
         rules = list(session.scalars(select(AlertRule).order_by(col(AlertRule.id))))

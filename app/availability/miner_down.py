@@ -11,9 +11,9 @@ stretches, at the window's start and in the newest minutes, through the same win
 function a full read uses; within a stretch every sample is read, so its pairs are the
 full read's pairs and the answer is the full read's, to the microsecond.
 
-The rollup is trusted to hold every raw sample of the minutes it covers (ingest writes both
-in one transaction; retention prunes both). A miner without rollup rows (samples written
-around ingest) is read whole, which is exact too.
+The rollup is trusted to hold every raw sample of the minutes before the oldest sample the
+fold has not reached yet (app/miners/fold.py; retention prunes both): from that minute on
+the samples are read whole. A miner without rollup rows is read whole, which is exact too.
 """
 
 from bisect import bisect_left
@@ -43,7 +43,7 @@ from app.availability.intervals import Interval, Intervals, normalized
 from app.availability.sql import joined_text
 from app.core.downsampling import epoch_seconds
 from app.core.timeutil import as_utc, parse_datetime
-from app.miners.rollup import bucket_of, moment
+from app.miners.rollup import bucket_of, moment, watermark_sql
 from app.models import Miner, MinerSample
 from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_WIDTHS
 from app.models.types import UTCDateTime
@@ -92,7 +92,10 @@ def miners_down(
     minutes: dict[str, tuple[list[int], list[int]]] = {}
     if offline_after >= MINUTE:
         minutes = _rollup_minutes_of_many(
-            session, ids, since=bucket_of(window.start, MINUTE), until=rollup_horizon(window)
+            session,
+            ids,
+            since=bucket_of(window.start, MINUTE),
+            until=rollup_horizon(session, ids, window),
         )
     return {
         miner_id: _down(
@@ -131,11 +134,24 @@ def _down(
     return miner_intervals(rows, window=window, offline_after=offline_after)
 
 
-def rollup_horizon(window: Interval) -> int:
+def rollup_horizon(session: Session, miner_ids: Sequence[str], window: Interval) -> int:
     """Unix seconds from which the raw samples are read whole rather than through the
     rollup: the minute holding the window's end, so the newest minutes never depend on the
-    rollup. A rollup that lags ingest (a watermark) moves this back to the watermark."""
-    return bucket_of(window.end, MINUTE)
+    rollup, or the minute of the miners' oldest sample past the fold's watermark when that
+    is earlier (the rollup lags ingest by the fold's backlog, usually seconds).
+
+    Read before the rollup's minutes: a fold in between only adds to them, so the minutes
+    before the horizon hold every sample there either way."""
+    end = bucket_of(window.end, MINUTE)
+    oldest = session.execute(
+        select(type_coerce(func.min(col(MinerSample.recorded_at)), UTCDateTime())).where(
+            col(MinerSample.miner_id).in_(list(miner_ids)),
+            col(MinerSample.id) > watermark_sql(),
+        )
+    ).scalar_one()
+    if oldest is None:
+        return end
+    return min(end, bucket_of(as_utc(oldest), MINUTE))
 
 
 def outage_candidates(

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # heard from its publisher for longer than this (SPEC §15).
     main_db_max_lag_seconds: float = Field(default=60, gt=0)
     retention_samples_days: int = Field(default=7, ge=1)
+    # How often the fold job adds the newest samples to the rollups (app/miners/fold.py;
+    # 0: not in this process). Reads are exact either way; this bounds the backlog.
+    rollup_fold_seconds: float = Field(default=2, ge=0)
     retention_events_days: int = Field(default=90, ge=1)
     agent_offline_after: int = Field(default=300, ge=1)
     # Health and alerts (SPEC §11): the evaluator's period (0 turns it off), the window in

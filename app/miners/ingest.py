@@ -1,9 +1,10 @@
-"""Miner sample ingest: the clock-skew check, one bulk insert, the rollups, and the
-per-miner pointer to the newest sample.
+"""Miner sample ingest: the clock-skew check, one bulk insert and the per-miner pointer to
+the newest sample; the rollups are folded in behind it (app/miners/fold.py).
 
 record_samples() is the one way samples enter the console: the API (through
 accept_samples(), which refuses times from the future first), the seed command and the
-benchmarks all call it, so neither the rollup nor the `miner` table can fall out of step.
+benchmarks all call it, so the `miner` table cannot fall out of step and the fold can trust
+the ids it sees (the ingest fence).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,8 @@ from sqlmodel import Session, col, select
 from app.core.clock_skew import check_not_future
 from app.core.timeutil import as_utc
 from app.miners.derived import SAMPLE_COLUMNS, STORED_COLUMNS, sample_out
-from app.miners.rollup import merge_into_rollup, shares_stale
+from app.miners.fold import ingest_fence
+from app.miners.rollup import shares_stale
 from app.miners.tiles import build_tiles
 from app.models import Miner, MinerSample
 from app.models.miner import BridgeSample, MinerSampleIn
@@ -57,8 +59,8 @@ def record_samples(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> in
     MinerSampleIn, or by the caller): `miner_id` (str) and `recorded_at` (datetime; naive
     means UTC) are required; every other column is optional: shares default to 0 and a
     missing or None `shares_stale` takes the value of `shares_rejected`. Unknown keys are
-    ignored. The rows go in with one bulk INSERT; their aggregates per (miner, width,
-    bucket) are merged into the rollups (app/miners/rollup.py); one UPSERT per miner
+    ignored. The rows go in with one bulk INSERT (the fold job adds them to the rollups
+    later, app/miners/fold.py); one UPSERT per miner
     keeps the `miner` table current: a sample older than the miner's newest never moves its
     pointer back, so out-of-order and concurrent ingest are safe. Everything happens in the
     session's transaction, committed here; on any error it is rolled back and the error
@@ -68,8 +70,8 @@ def record_samples(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> in
         return 0
     try:
         connection = session.connection()
+        ingest_fence(connection)
         _insert_samples(connection, rows)
-        merge_into_rollup(connection, rows)
         connection.execute(_pointer_upsert(connection.dialect.name), _pointer_params(rows))
         session.commit()
     except Exception:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Float,
     Integer,
+    ScalarSelect,
     and_,
     case,
     cast,
@@ -27,12 +28,19 @@ from sqlalchemy import (
     insert,
     select,
     tuple_,
+    update,
 )
 from sqlmodel import Session, col
 
 from app.miners.derived import TERA, effective_hashrate, efficiency_j_per_th, stale_rate
 from app.models import Miner, MinerSample
-from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_METRICS, ROLLUP_WIDTHS
+from app.models.rollup import (
+    MINER_SAMPLE_ROLLUP,
+    ROLLUP_METRICS,
+    ROLLUP_WATERMARK,
+    ROLLUP_WIDTHS,
+    WATERMARK_SOURCE,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROLLUP = MINER_SAMPLE_ROLLUP.c
@@ -266,6 +274,9 @@ def prune_rollup(*, session: Session, cutoff: datetime, batch_size: int) -> int:
                     )
                     .limit(batch_size)
                 )
+                # Each batch waits for a fold step in progress, and a fold for one batch:
+                # they never delete and merge the same rows at once.
+                lock_watermark(session)
                 result = session.exec(delete(MINER_SAMPLE_ROLLUP).where(keys.in_(batch)))
                 deleted = int(result.rowcount or 0)
                 session.commit()
@@ -279,7 +290,9 @@ def prune_rollup(*, session: Session, cutoff: datetime, batch_size: int) -> int:
 
 
 def rebuild_bucket(*, session: Session, miner_id: str, width: int, start: int) -> None:
-    """Replace a miner's rollup row of one bucket by the aggregate of its samples there."""
+    """Replace a miner's rollup row of one bucket by the aggregate of its samples there that
+    the fold has reached (those past the watermark it adds later itself)."""
+    lock_watermark(session)
     this_bucket = and_(
         _ROLLUP.miner_id == miner_id, _ROLLUP.width == width, _ROLLUP.bucket_start == start
     )
@@ -289,6 +302,7 @@ def rebuild_bucket(*, session: Session, miner_id: str, width: int, start: int) -
         col(MinerSample.miner_id) == miner_id,
         recorded_at >= moment(start),
         recorded_at < moment(start) + timedelta(seconds=width),
+        col(MinerSample.id) <= watermark_sql(),
     )
     source = (
         select(
@@ -301,3 +315,28 @@ def rebuild_bucket(*, session: Session, miner_id: str, width: int, start: int) -
         .group_by(col(MinerSample.miner_id))
     )
     session.execute(insert(MINER_SAMPLE_ROLLUP).from_select(list(ROLLUP_COLUMNS), source))
+
+
+# The fold's watermark (app/miners/fold.py moves it), as retention needs it.
+
+
+def watermark_sql() -> ScalarSelect[Any]:
+    """The watermark as a scalar subquery: read in the same statement as the rollup, so both
+    come from one snapshot (read apart, a fold committing in between would count a range
+    twice or not at all)."""
+    return (
+        select(ROLLUP_WATERMARK.c.folded_through)
+        .where(ROLLUP_WATERMARK.c.source == WATERMARK_SOURCE)
+        .scalar_subquery()
+    )
+
+
+def lock_watermark(session: Session) -> None:
+    """Hold the watermark's row until the transaction ends: a fold step waits, and the
+    watermark read in this transaction stays what it is. A write that changes nothing, so
+    it takes SQLite's write lock too (a SELECT would not, and a fold could slip in)."""
+    session.execute(
+        update(ROLLUP_WATERMARK)
+        .where(ROLLUP_WATERMARK.c.source == WATERMARK_SOURCE)
+        .values(folded_through=ROLLUP_WATERMARK.c.folded_through)
+    )

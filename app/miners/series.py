@@ -5,7 +5,9 @@ keeps the min, max and average of its samples. Buckets of a minute or more are m
 rollup buckets (app/models/rollup.py) and read from the rollup: 30 days in 1,000 points are
 4,320 ten-minute rows instead of 259,200 samples at 10 s. Only the partial rollup buckets at
 the window's edges, and windows cut finer than a minute, are read from the samples
-themselves. Either way the answer is the same: counts, sums, mins and maxes merge exactly.
+themselves. The rollup lags ingest (app/miners/fold.py): the samples past its watermark
+are read with it, in the same statement, so the rollup and its tail come from one snapshot.
+Either way the answer is the same: counts, sums, mins and maxes merge exactly.
 """
 
 import math
@@ -14,7 +16,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, bindparam, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    func,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.util import ClauseAdapter
 from sqlmodel import Session, col
 
 from app.core.downsampling import BucketPlan, SeriesStats, more_rows_than, plan_buckets
@@ -27,6 +41,7 @@ from app.miners.rollup import (
     moment,
     sample_aggregates,
     sample_metric_sql,
+    watermark_sql,
 )
 from app.models import MinerSample
 from app.models.miner import MinerSeries
@@ -161,7 +176,18 @@ def _bucket_rows(
         end = bucket_of(until, width)
     if first >= end:
         return _sample_buckets(session, grid, since, until)
-    rollup = session.execute(_rollup_query(), {**grid, "width": width, "first": first, "end": end})
+    dialect = session.get_bind().dialect.name
+    rollup = session.execute(
+        _rollup_query(dialect),
+        {
+            **grid,
+            "width": width,
+            "first": first,
+            "end": end,
+            "first_at": moment(first),
+            "end_at": moment(end),
+        },
+    )
     rows: list[BucketRow] = list(rollup.all())
     for edge_since, edge_until in ((since, moment(first)), (moment(end), until)):
         if edge_since < edge_until:
@@ -182,8 +208,13 @@ def _sample_buckets(
 
 
 @cache
-def _rollup_query() -> Select[Any]:
-    """A miner's rollup rows of one width starting in [first, end), merged per bucket."""
+def _rollup_query(dialect_name: str) -> CompoundSelect:
+    """A miner's rollup rows of one width starting in [first, end), merged per bucket, and
+    its samples there that the rollup does not hold yet (past the watermark)."""
+    return union_all(_rollup_rows(), _unfolded_rows(dialect_name))
+
+
+def _rollup_rows() -> Select[Any]:
     rollup = MINER_SAMPLE_ROLLUP.c
     origin, seconds = bindparam("origin", type_=BigInteger), bindparam("seconds", type_=BigInteger)
     # Integer division of non-negative integers: the floor, on both engines.
@@ -203,6 +234,39 @@ def _rollup_query() -> Select[Any]:
             rollup.width == bindparam("width"),
             rollup.bucket_start >= bindparam("first", type_=BigInteger),
             rollup.bucket_start < bindparam("end", type_=BigInteger),
+        )
+        .group_by(bucket)
+    )
+
+
+def _unfolded_rows(dialect_name: str) -> Select[Any]:
+    """The miner's samples past the watermark in [first_at, end_at), per bucket.
+
+    Found by the (miner_id, id) index in a MATERIALIZED CTE, which both planners plan on
+    its own: next to the time range, PostgreSQL's generic plan (and SQLite's guess) would
+    otherwise prefer the (miner_id, recorded_at) index and read the whole month of the
+    miner's samples to find the few past the watermark.
+    """
+    unfolded = (
+        select(MinerSample)
+        .where(
+            col(MinerSample.miner_id) == bindparam("miner_id"),
+            col(MinerSample.id) > watermark_sql(),
+        )
+        .cte("unfolded")
+        .prefix_with("MATERIALIZED")
+    )
+    recorded_at = unfolded.c.recorded_at
+    adapter = ClauseAdapter(unfolded)
+    seconds = epoch_seconds_sql(recorded_at, dialect_name)
+    origin = bindparam("origin", type_=BigInteger)
+    width = bindparam("seconds", type_=BigInteger)
+    bucket = cast((seconds - origin) // width, BigInteger).label("bucket")
+    return (
+        select(bucket, *(adapter.traverse(aggregate) for aggregate in sample_aggregates()))
+        .where(
+            recorded_at >= bindparam("first_at", type_=UTCDateTime()),
+            recorded_at < bindparam("end_at", type_=UTCDateTime()),
         )
         .group_by(bucket)
     )

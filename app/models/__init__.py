@@ -15,7 +15,7 @@ from app.models.alerts import (
 from app.models.audit import AuditChain, AuditEvent
 from app.models.metric import Metric
 from app.models.miner import Miner, MinerSample
-from app.models.rollup import MINER_SAMPLE_ROLLUP
+from app.models.rollup import MINER_SAMPLE_ROLLUP, ROLLUP_WATERMARK
 from app.models.runbook import Runbook, RunbookRun
 from app.models.setting import Setting
 from app.models.token import ApiToken
@@ -24,6 +24,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "MINER_SAMPLE_ROLLUP",
+    "ROLLUP_WATERMARK",
     "Agent",
     "AgentEvent",
     "AgentMemorySample",

@@ -19,7 +19,12 @@ from app.models.types import BigIntPK, UTCDateTime
 
 class MinerSample(SQLModel, table=True):
     __tablename__ = "minersample"
-    __table_args__ = (Index("ix_minersample_miner_id_recorded_at", "miner_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_minersample_miner_id_recorded_at", "miner_id", "recorded_at"),
+        # A miner's samples not yet folded into the rollup (id past the watermark) as one
+        # index range: what a chart merges with the rollup (migration 0012).
+        Index("ix_minersample_miner_id_id", "miner_id", "id"),
+    )
 
     id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
     miner_id: str = Field(max_length=128)

@@ -4,9 +4,9 @@ One row per (miner, width, bucket) keeps, for every chart metric, the count of n
 values and their min, max and sum, so any chart bucket made of whole rollup buckets has the
 exact min and max and the exact average of the raw samples. Two widths, because reading is
 proportional to the rows read: a day is 1,440 one-minute rows, thirty days are 4,320
-ten-minute rows. Ingest keeps both current in the samples' transaction
-(app/miners/rollup.py); migration 0004 backfilled them; retention prunes them with the
-samples.
+ten-minute rows. Ingest stores only the samples; the fold job (app/miners/fold.py) adds
+them to both widths behind it, and ROLLUP_WATERMARK records the id up to which it has
+(migration 0012); migration 0004 backfilled them; retention prunes them with the samples.
 
 A plain Table rather than a SQLModel class: 44 metric columns follow one pattern, nothing
 reads the rows as objects, and the writers build their SQL from ROLLUP_METRICS.
@@ -60,4 +60,17 @@ MINER_SAMPLE_ROLLUP = Table(
     # Rows are read in key order (one miner, one width, a time range): store them clustered
     # on SQLite.
     sqlite_with_rowid=False,
+)
+
+
+# How far each rolled-up table has been folded (migration 0012): one row per source table,
+# `folded_through` the id up to which (inclusive) its rows are in the rollup, and none
+# after it. Moved by the fold in the same transaction as the rollup rows it adds.
+# The watermark's row of minersample (the only rolled-up table).
+WATERMARK_SOURCE = "minersample"
+ROLLUP_WATERMARK = Table(
+    "rollupwatermark",
+    SQLModel.metadata,
+    Column("source", String(64), primary_key=True),
+    Column("folded_through", BigInteger, nullable=False),
 )

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
 from app.core.timeutil import utcnow
+from app.miners.fold import fold_all
 from app.miners.ingest import record_samples
 from app.models import (
     Agent,
@@ -161,6 +162,10 @@ def seed_demo(
     for index, miner in enumerate(DEMO_MINERS, start=1):
         report(f"writing a day of samples for {miner.miner_id} ({index}/{len(DEMO_MINERS)})")
         samples += record_samples(session=session, rows=demo_samples(rng, miner, end))
+    report("folding the samples into the rollups")
+    engine = session.get_bind()
+    if isinstance(engine, Engine):  # the service's fold job would do it within seconds
+        fold_all(engine)
     describe_miners(session)
     return SeedSummary(
         agents=len(agents),

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, text
 from sqlmodel import Session
 
 from app.core.timeutil import utcnow
+from app.miners.fold import fold_step
 from app.miners.ingest import record_samples
 from app.models import MinerSample
 from app.ops import migrations
@@ -179,6 +180,7 @@ def _store_batches(engine: Engine, writer: int, log: IngestLog) -> None:
             ]
             with Session(engine) as session:
                 record_samples(session=session, rows=rows)
+            fold_step(engine, limit=BATCH * 3)  # folds commit during the backup too
             with log.lock:
                 log.committed.append(tag)
                 if len(log.committed) >= STORED_BEFORE_BACKUP:
@@ -215,10 +217,12 @@ def _samples_per_batch(engine: Engine) -> Counter[str]:
 
 
 def _rollup_disagreements(engine: Engine) -> list[tuple[str, int, int]]:
-    """Miners whose one-minute rollup does not count exactly their stored samples."""
+    """Miners whose one-minute rollup does not count exactly their samples up to the fold's
+    watermark (the rollup, the watermark and the samples from one snapshot)."""
     query = text(
         "SELECT s.miner_id, s.samples, COALESCE(r.counted, 0) FROM "
-        "(SELECT miner_id, count(*) AS samples FROM minersample GROUP BY miner_id) s "
+        "(SELECT miner_id, count(*) AS samples FROM minersample "
+        "WHERE id <= (SELECT folded_through FROM rollupwatermark) GROUP BY miner_id) s "
         "LEFT JOIN (SELECT miner_id, sum(shares_accepted_count) AS counted "
         "FROM minersamplerollup WHERE width = 60 GROUP BY miner_id) r "
         "ON r.miner_id = s.miner_id WHERE s.samples <> COALESCE(r.counted, 0)"

@@ -14,6 +14,7 @@ from app.alerts.conditions import find_matches
 from app.alerts.kinds import resolve_params
 from app.alerts.targets import Match
 from app.core.config import Settings
+from app.miners.fold import fold_all
 from app.miners.ingest import record_samples
 from app.models import (
     Agent,
@@ -141,6 +142,7 @@ def matches(
 ) -> dict[str, Match]:
     """find_matches() of a rule of `kind` at `now` (every match; None would fail)."""
     resolved = resolve_params(kind, params or {}, offline_after=OFFLINE_AFTER)
+    fold_all(engine)  # as the evaluator does before it judges
     with Session(engine) as session:
         found = find_matches(
             session,

@@ -26,7 +26,7 @@ from app.availability.intervals import Interval, Intervals
 from app.availability.miner_down import miner_down, miner_intervals, miners_down
 from app.availability.service import fleet_figures
 from app.availability.sql import micros, microseconds
-from app.miners.rollup import merge_into_rollup
+from app.miners.fold import fold_all, fold_step
 from app.models import Agent, AgentStatusChange, Miner, Silence
 from app.models.rollup import MINER_SAMPLE_ROLLUP
 from tests.support.db import wipe
@@ -275,9 +275,10 @@ def _store_samples(engine: Engine, samples: list[Sample], *, rollup: bool = True
     ]
     with engine.begin() as connection:
         connection.execute(insert(SQLModel.metadata.tables["minersample"]), rows)
-        if rollup:
-            merge_into_rollup(connection, rows)
-    miner = Miner(miner_id=MINER, first_seen_at=samples[0][0], last_recorded_at=samples[-1][0])
+    if rollup:  # otherwise the samples stay past the watermark: the fold's backlog
+        fold_all(engine)
+    times = [at for at, _, _ in samples]
+    miner = Miner(miner_id=MINER, first_seen_at=min(times), last_recorded_at=max(times))
     with Session(engine, expire_on_commit=False) as session:
         session.add(miner)
         session.commit()
@@ -419,6 +420,29 @@ def test_a_miner_read_through_its_rollup_equals_every_sample_read(
     assert fast  # the history has outages to find
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_samples_the_fold_has_not_reached_are_read_whole(
+    session: Session, engine: Engine, seed: int
+) -> None:
+    """Stored out of time order and folded only in part: the backlog can sit anywhere in the
+    window, and the rollup's minutes are trusted only before its oldest sample."""
+    rng = random.Random(seed)
+    window = Interval(NOW - timedelta(hours=6), NOW)
+    samples: list[Sample] = []
+    moment = window.start - timedelta(minutes=5)
+    while moment < NOW + timedelta(minutes=2):
+        samples.append((moment, 0.0 if rng.random() < 0.01 else 80e12, None))
+        gap = rng.choice([OFFLINE_AFTER + 1, 900]) if rng.random() < 0.02 else rng.uniform(5, 30)
+        moment += timedelta(seconds=gap)
+    shuffled = samples[:]
+    rng.shuffle(shuffled)
+    _store_samples(engine, shuffled, rollup=False)
+    fold_step(engine, limit=len(samples) * 3 // 4)
+    fast, whole = _down_both_ways(engine, window)
+    assert fast == whole == _reference(samples, window)
+    assert fast
+
+
 def test_more_stretches_than_one_statement_holds_are_joined(
     session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -500,12 +524,12 @@ def test_several_miners_read_together_equal_each_read_alone(
             moment += timedelta(seconds=gap)
     with engine.begin() as connection:
         connection.execute(insert(SQLModel.metadata.tables["minersample"]), rows)
-        merge_into_rollup(connection, rows)
         for miner_id in miners:
             connection.execute(
                 insert(Miner.__table__),  # type: ignore[attr-defined]
                 [{"miner_id": miner_id, "first_seen_at": window.start, "last_recorded_at": NOW}],
             )
+    fold_all(engine)
     together = miners_down(session, miners, window, OFFLINE_AFTER)
     alone = {miner_id: miner_down(session, miner_id, window, OFFLINE_AFTER) for miner_id in miners}
     assert together == alone

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from app.core.db import DatabaseTarget, parse_database_url
 from app.core.timeutil import utcnow
 from app.live.pg_fanout import libpq_url
+from app.miners.fold import fold_step
 from app.miners.ingest import record_samples
 from app.ops import backup, migrations
 from app.ops.backup_schedule import (
@@ -130,6 +131,7 @@ def _ingest(engine: Engine, writer: int, log: IngestLog) -> None:
             ]
             with Session(engine) as session:
                 record_samples(session=session, rows=rows)
+            fold_step(engine, limit=BATCH * 3)  # folds commit during the backup too
             with log.lock:
                 log.committed.append(tag)
                 if len(log.committed) >= STORED_BEFORE_BACKUP:
@@ -150,7 +152,8 @@ def _batches(engine: Engine) -> Counter[str]:
 def _rollup_disagreements(engine: Engine) -> list[tuple[str, int, int]]:
     query = text(
         "SELECT s.miner_id, s.samples, COALESCE(r.counted, 0) FROM "
-        "(SELECT miner_id, count(*) AS samples FROM minersample GROUP BY miner_id) s "
+        "(SELECT miner_id, count(*) AS samples FROM minersample "
+        "WHERE id <= (SELECT folded_through FROM rollupwatermark) GROUP BY miner_id) s "
         "LEFT JOIN (SELECT miner_id, sum(shares_accepted_count) AS counted "
         "FROM minersamplerollup WHERE width = 60 GROUP BY miner_id) r "
         "ON r.miner_id = s.miner_id WHERE s.samples <> COALESCE(r.counted, 0)"

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.core.config import Settings
 from app.core.timeutil import utcnow
-from app.miners.rollup import merge_into_rollup
+from app.miners.fold import fold_all
 from app.models import AgentEvent, Miner, MinerSample
 from app.ops import migrations, partitions, retention, scheduler
 from tests.support.db import engine_for, migrate, temporary_pg_database, wipe
@@ -67,8 +67,7 @@ def _add_samples(engine: Engine, rows: list[dict[str, Any]]) -> list[int]:
         samples = [MinerSample(**row) for row in rows]
         session.add_all(samples)
         session.commit()
-        merge_into_rollup(session.connection(), rows)
-        session.commit()
+    fold_all(engine)
     return [sample.id for sample in samples if sample.id is not None]
 
 
@@ -350,6 +349,7 @@ def _check_converted(engine: Engine, before: dict[str, tuple[Any, ...]]) -> None
         assert indexes == {
             "minersample_pkey",
             "ix_minersample_miner_id_recorded_at",
+            "ix_minersample_miner_id_id",
             "agentevent_pkey",
             "ix_agentevent_agent_id_at",
             "ix_agentevent_at",

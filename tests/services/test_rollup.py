@@ -1,5 +1,5 @@
 """The per-minute rollup: series read from it equal the raw samples; ingest, concurrent ingest,
-a failed batch and retention all keep it in step with the samples."""
+folds in any steps, a failed batch and retention all keep it in step with the samples."""
 
 import random
 import threading
@@ -13,6 +13,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Session
 
 from app.miners import ingest as miners
+from app.miners.fold import fold_all, fold_step, read_watermark
 from app.miners.ingest import datetime_to_db, record_samples
 from app.miners.rollup import bucket_of
 from app.miners.series import miner_series, series_plan
@@ -40,14 +41,21 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 def _ingest_shuffled(session: Session, rows: list[dict[str, Any]], seed: int) -> None:
-    """Store the rows in batches of random size and order: the rollup merges across batches."""
+    """Store the rows in batches of random size and order, folding some of them in steps of
+    random size between batches: the rollup merges across batches and folds."""
     rows = rows[:]
-    random.Random(seed).shuffle(rows)
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
     position = 0
     while position < len(rows):
-        size = random.Random(seed + position).randint(1, 150)
+        size = rng.randint(1, 150)
         record_samples(session=session, rows=rows[position : position + size])
         position += size
+        if rng.random() < 0.5:
+            fold_step(engine, limit=rng.randint(1, 200))
+    fold_all(engine)
 
 
 def _series_body(
@@ -160,22 +168,25 @@ def test_the_rollup_holds_each_buckets_exact_aggregates(session: Session) -> Non
         assert_aggregates_match(stored[key], aggregates)
 
 
-def test_a_batch_failing_after_its_rollup_merge_leaves_neither(
+def test_a_failed_batch_leaves_no_sample_for_the_fold(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record_samples(session=session, rows=[{"miner_id": "rig-a", "recorded_at": T0}])
+    fold_all(session.get_bind())  # type: ignore[arg-type]
     before = _rollup_rows(session)
 
     def fail(_rows: object) -> None:
         raise RuntimeError("the miner pointer step failed")
 
-    # The last step of the transaction, after the samples and the rollup were written.
+    # The last step of the transaction, after the samples were written.
     monkeypatch.setattr(miners, "_pointer_params", fail)
     later = {"miner_id": "rig-a", "recorded_at": T0 + timedelta(seconds=5), "hashrate_1m": 9.0}
     with pytest.raises(RuntimeError, match="pointer"):
         record_samples(session=session, rows=[later, {**later, "miner_id": "rig-b"}])
+    assert fold_all(session.get_bind()) == 0  # type: ignore[arg-type]
     assert _rollup_rows(session) == before
     assert session.scalar(select(func.count()).select_from(MinerSample)) == 1
+    assert read_watermark(session.connection()) == 1
 
 
 def test_concurrent_batches_on_the_same_minutes_merge_exactly(engine: Engine) -> None:
@@ -231,6 +242,7 @@ def test_prune_drops_old_buckets_and_rebuilds_those_holding_the_cutoff(
         {"miner_id": "rig-a", "recorded_at": now, "hashrate_1m": 2.0},
     ]
     record_samples(session=session, rows=rows)
+    fold_all(session.get_bind())  # type: ignore[arg-type]
     assert len(_rollup_rows(session)) == 4 * len(ROLLUP_WIDTHS)
     result = retention.prune(session=session, now=now, samples_days=7, events_days=90)
     assert (result.samples, result.rollup_buckets) == (2, len(ROLLUP_WIDTHS))

@@ -83,10 +83,15 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def wipe(engine: Engine) -> None:
     """Empty every console table (the schema stays), between tests."""
-    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    # The rollup watermark's row is part of the schema (migration 0012): it goes back to 0,
+    # as the sample ids start again from 1.
+    tables = [
+        table.name for table in reversed(metadata.sorted_tables) if table.name != "rollupwatermark"
+    ]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("UPDATE rollupwatermark SET folded_through = 0"))
