@@ -28,6 +28,7 @@ from app.core.allowed_methods import AllowedMethodsMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import api_database_target, create_db_engine, parse_database_url
 from app.core.errors import PrismError, UnavailableError
+from app.core.group_commit import GroupCommitter
 from app.core.json_input import LoneSurrogateMiddleware
 from app.core.limits import InputLimitsMiddleware
 from app.core.logging_setup import configure_logging
@@ -40,6 +41,7 @@ from app.core.templating import build_environment, is_fragment_request
 from app.live.broadcaster import Broadcaster
 from app.live.pg_fanout import start_fanout
 from app.maindb import create_main_database
+from app.miners.fold_schedule import fold_schedule
 from app.ops import migrations
 from app.ops.api.docs import install_url_rules
 from app.ops.api.docs import router as docs_router
@@ -90,6 +92,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.retention = retention_schedule(engine, target, settings)
     if app.state.retention is not None:
         app.state.retention.start()
+    app.state.fold = fold_schedule(engine, target, settings)
+    if app.state.fold is not None:
+        app.state.fold.start()
     # The evaluator: every PRISM_ALERT_INTERVAL_SECONDS, on one replica at a time.
     app.state.alerts = alert_schedule(
         engine,
@@ -106,6 +111,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The outbox's delivery worker runs on every replica; claims keep them from sending twice.
     app.state.delivery = DeliveryWorker(engine, settings)
     app.state.delivery.start()
+    # Single samples, heartbeats and events of concurrent requests: one transaction each group.
+    app.state.group_commit = GroupCommitter(engine)
+    app.state.group_commit.start()
     app.state.started_at = time.time()
     # What start-up built (routes, models, templates, SQLAlchemy's caches) lives as long as
     # the process: keep it out of the collector's full passes, which otherwise scan it all
@@ -116,8 +124,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # First: what is queued is written while everything it needs still runs.
+        await app.state.group_commit.stop()
         if app.state.retention is not None:
             await app.state.retention.stop()
+        if app.state.fold is not None:
+            await app.state.fold.stop()
         if app.state.alerts is not None:
             await app.state.alerts.stop()
         if app.state.backups is not None:

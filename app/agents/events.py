@@ -171,14 +171,32 @@ def ingest_events(
     `events.<i>.at` for a batch: `batch` None means a batch when there are several events).
     """
     received = now or utcnow()
+    check_event_times(events, now=received, max_skew_seconds=max_skew_seconds, batch=batch)
+    return store_events(session=session, agent_id=agent_id, events=events, received=received)
+
+
+def check_event_times(
+    events: Sequence[EventIn], *, now: datetime, max_skew_seconds: float, batch: bool | None
+) -> None:
+    """ingest_events()' clock-skew check alone: it needs no database."""
     in_batch = len(events) > 1 if batch is None else batch
     for index, event in enumerate(events):
         check_not_future(
             event.at,
             field=f"events.{index}.at" if in_batch else "at",
-            now=received,
+            now=now,
             max_skew_seconds=max_skew_seconds,
         )
+
+
+def store_events(
+    *, session: Session, agent_id: str, events: Sequence[EventIn], received: datetime
+) -> list[AgentEvent]:
+    """ingest_events() once the times are checked: events without `at` happened at `received`.
+
+    Its commit() is only a flush in a session that defers commits (a request's, or a group
+    commit's shared transaction), so other writes can share its transaction.
+    """
     if session.get(Agent, agent_id) is None:
         raise NotFoundError("Agent not found")
     rows = [

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from app.core.config import Settings
 from app.core.db import RequestSession
+from app.core.group_commit import GroupWrite, handed_off
 from app.core.pagination import MAX_LIMIT, Cursor, decode_cursor
 from app.core.read_cache import ReadCache
 from app.core.telemetry import Metrics
@@ -161,3 +162,13 @@ async def get_clock() -> Callable[[], datetime]:
 
 
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+
+
+async def _group_write(request: Request) -> AsyncIterator[GroupWrite]:
+    async with handed_off(request.app.state.group_commit) as writes:
+        yield writes
+
+
+# The process's group writer (app/core/group_commit.py). Scope "function": the write
+# commits after the answer is serialized, before it is sent.
+GroupWriteDep = Annotated[GroupWrite, Depends(_group_write, scope="function")]

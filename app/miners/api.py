@@ -1,7 +1,7 @@
 """Miners: sample ingest (REST and the miner bridge), latest samples, tiles, list, series."""
 
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from sqlmodel import Session
@@ -11,19 +11,20 @@ from app.audit.deps import AuditActorDep
 from app.auth.deps import AdminPrincipal, AuthFirstRoute, IngestPrincipal, ReadPrincipal
 from app.core import downsampling
 from app.core.config import Settings
-from app.core.deps import ClockDep, MetricsDep, PageDep, SessionDep, SettingsDep
+from app.core.deps import ClockDep, GroupWriteDep, MetricsDep, PageDep, SessionDep, SettingsDep
 from app.core.errors import UnprocessableError
+from app.core.group_commit import GroupKind, GroupWrite
 from app.core.pagination import DEFAULT_LIMIT, encode_cursor
 from app.core.responses import errors
 from app.core.telemetry import Metrics
 from app.core.timeutil import UTCDateTime, utcnow
 from app.core.validators import SafeId
 from app.live.broadcaster import Publisher
-from app.live.deps import PublisherDep
+from app.live.deps import BroadcasterDep, PublisherDep
 from app.miners import admin as miner_admin
 from app.miners import queries as miner_queries
 from app.miners import series
-from app.miners.ingest import accept_samples, live_messages
+from app.miners.ingest import accept_samples, checked_rows, live_messages, record_samples
 from app.models.miner import (
     BatchAccepted,
     BridgeEventIn,
@@ -43,6 +44,7 @@ from app.models.miner import (
 # miners and bridge send none; appendix A). No cookie-authenticated write is possible
 # without the X-CSRF-Token header, so this opens no cross-site form posts.
 router = APIRouter(tags=["miners"], route_class=AuthFirstRoute, strict_content_type=False)
+
 
 DEFAULT_TILES_MINER = "xmrig"
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
@@ -74,12 +76,49 @@ def _ingest(
         now=utcnow(),
         max_skew_seconds=settings.max_clock_skew_seconds,
     )
+    _announce(rows, broadcaster, metrics)
+    return len(rows)
+
+
+def _announce(rows: Sequence[Mapping[str, Any]], broadcaster: Publisher, metrics: Metrics) -> None:
     metrics.count_ingest("sample", len(rows))
     # Building the messages (tiles included) cost a tenth of a batch: only for listeners.
     if broadcaster.has_audience:
         for message in live_messages(rows, utcnow()):
             broadcaster.publish(message)
-    return len(rows)
+
+
+def _write_sample_groups(
+    session: Session, groups: Sequence[Sequence[Mapping[str, Any]]]
+) -> list[None]:
+    # Every request's rows in ONE record_samples(): one insert, one pointer upsert per miner.
+    record_samples(session=session, rows=[row for rows in groups for row in rows])
+    return [None] * len(groups)
+
+
+def _write_samples(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    record_samples(session=session, rows=rows)
+
+
+# First in a shared transaction (app/agents/api/ingest.py has the others): record_samples
+# locks miners in miner order.
+SAMPLES = GroupKind("sample", 0, _write_sample_groups, _write_samples)
+
+
+async def _ingest_one(
+    prefix: str,
+    sample: MinerSampleIn | BridgeSample,
+    settings: Settings,
+    broadcaster: Publisher,
+    metrics: Metrics,
+    writes: GroupWrite,
+) -> None:
+    """One sample through the group writer: checked here, stored with concurrent others."""
+    rows = checked_rows(
+        [(prefix, sample)], now=utcnow(), max_skew_seconds=settings.max_clock_skew_seconds
+    )
+    await writes.write(SAMPLES, rows)
+    writes.after_commit(lambda: _announce(rows, broadcaster, metrics))
 
 
 @router.post(
@@ -93,15 +132,15 @@ def _ingest(
     "`shares_rejected`; unknown keys are ignored. A time more than "
     "PRISM_MAX_CLOCK_SKEW_SECONDS in the future is 422.",
 )
-def ingest_sample(
+async def ingest_sample(
     body: MinerSampleIn,
     _: IngestPrincipal,
-    session: SessionDep,
     settings: SettingsDep,
-    broadcaster: PublisherDep,
+    broadcaster: BroadcasterDep,
     metrics: MetricsDep,
+    writes: GroupWriteDep,
 ) -> IngestAccepted:
-    _ingest([("", body)], session, settings, broadcaster, metrics)
+    await _ingest_one("", body, settings, broadcaster, metrics, writes)
     return IngestAccepted()
 
 
@@ -148,15 +187,17 @@ def ingest_samples(
     "`shares_total` and `stale_rate` are ignored: the console derives them. An unknown "
     "topic is 422.",
 )
-def bridge_event(
+async def bridge_event(
     body: BridgeEventIn,
     _: IngestPrincipal,
-    session: SessionDep,
     settings: SettingsDep,
-    broadcaster: PublisherDep,
+    broadcaster: BroadcasterDep,
     metrics: MetricsDep,
+    writes: GroupWriteDep,
 ) -> IngestAccepted:
-    _ingest([("payload.sample.", body.payload.sample)], session, settings, broadcaster, metrics)
+    await _ingest_one(
+        "payload.sample.", body.payload.sample, settings, broadcaster, metrics, writes
+    )
     return IngestAccepted()
 
 

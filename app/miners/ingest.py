@@ -44,12 +44,23 @@ def accept_samples(
     ahead of `now` refuses the whole request first (422 naming the first such field);
     missing times are `now`.
     """
+    rows = checked_rows(samples, now=now, max_skew_seconds=max_skew_seconds)
+    record_samples(session=session, rows=rows)
+    return rows
+
+
+def checked_rows(
+    samples: Sequence[tuple[str, MinerSampleIn | BridgeSample]],
+    *,
+    now: datetime,
+    max_skew_seconds: float,
+) -> list[dict[str, Any]]:
+    """The rows of validated samples received at `now`, after the clock-skew check that
+    refuses them all (422 naming the first field) when one is too far ahead; nothing stored."""
     for prefix, sample in samples:
         for field, value in sample.reported_times(prefix):
             check_not_future(value, field=field, now=now, max_skew_seconds=max_skew_seconds)
-    rows = [sample.to_row(now) for _, sample in samples]
-    record_samples(session=session, rows=rows)
-    return rows
+    return [sample.to_row(now) for _, sample in samples]
 
 
 def record_samples(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> int:

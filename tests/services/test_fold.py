@@ -17,7 +17,10 @@ import pytest
 from sqlalchemy import Engine, insert, select, text
 from sqlmodel import Session
 
+from app.core.config import Settings
+from app.core.db import api_database_target
 from app.miners.fold import fold_all, fold_step, ingest_fence, read_watermark, unfolded_count
+from app.miners.fold_schedule import fold_schedule
 from app.miners.ingest import record_samples
 from app.miners.series import miner_series, series_plan
 from app.models import MINER_SAMPLE_ROLLUP, MinerSample
@@ -274,3 +277,17 @@ def test_retention_between_batches_does_not_hold_the_fold(clean: Engine) -> None
     _assert_rollup_is(clean, fresh)
     with clean.connect() as connection:
         assert unfolded_count(connection) == 0
+
+
+def test_the_scheduled_fold_catches_up_and_can_be_turned_off(clean: Engine, db_url: str) -> None:
+    target = api_database_target(db_url, None)
+    settings = Settings(api_db_url=db_url, rollup_fold_seconds=5, _env_file=None)  # type: ignore[call-arg]
+    rows = random_samples(random.Random(6), miner_ids=MINERS, start=T0, count=250)
+    with Session(clean) as session:
+        record_samples(session=session, rows=rows)
+    job = fold_schedule(clean, target, settings)
+    assert job is not None
+    assert job.run_once()
+    _assert_rollup_is(clean, rows)
+    off = Settings(api_db_url=db_url, rollup_fold_seconds=0, _env_file=None)  # type: ignore[call-arg]
+    assert fold_schedule(clean, target, off) is None

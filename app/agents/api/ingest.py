@@ -1,19 +1,30 @@
-"""What agents send (ingest scope): heartbeats and events. Mounted by agents.py."""
+"""What agents send (ingest scope): heartbeats and events. Mounted by agents.py.
 
+Both are written by the process's group writer (app/core/group_commit.py): concurrent
+requests share one transaction, and each is answered once it is committed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response, status
 from pydantic import Discriminator, Tag
+from sqlmodel import Session
 
 from app.agents import events as event_service
 from app.agents import service as agent_service
 from app.agents.service import StatusOutcome
 from app.auth.deps import AuthFirstRoute, IngestPrincipal
-from app.core.deps import MetricsDep, SessionDep, SettingsDep
+from app.core.deps import GroupWriteDep, MetricsDep, SettingsDep
+from app.core.group_commit import GroupKind
 from app.core.responses import errors
+from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
 from app.live.broadcaster import Publisher
-from app.live.deps import PublisherDep
+from app.live.deps import BroadcasterDep
+from app.models import AgentEvent
 from app.models.agent import (
     MAX_EVENTS_PER_REQUEST,
     AgentId,
@@ -53,6 +64,67 @@ EventsBody = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class _HeartbeatWrite:
+    agent_id: str
+    report: Heartbeat
+    now: datetime
+    offline_after: int
+
+
+@dataclass(frozen=True)
+class _HeartbeatAnswer:
+    outcome: StatusOutcome
+    public: AgentPublic
+
+
+def _write_heartbeat(session: Session, write: _HeartbeatWrite) -> _HeartbeatAnswer:
+    outcome = agent_service.record_heartbeat(
+        session=session,
+        agent_id=write.agent_id,
+        report=write.report,
+        offline_after=write.offline_after,
+        now=write.now,
+    )
+    # Answered at once: a later heartbeat of the same agent in the group changes this object.
+    public = agent_service.agent_public(
+        outcome.agent, now=write.now, offline_after=write.offline_after
+    )
+    return _HeartbeatAnswer(outcome, public)
+
+
+def _write_heartbeats(
+    session: Session, writes: Sequence[_HeartbeatWrite]
+) -> list[_HeartbeatAnswer]:
+    # In agent order: every writer (replica, worker) locks agent rows in the same order.
+    order = sorted(range(len(writes)), key=lambda index: writes[index].agent_id)
+    answers = {index: _write_heartbeat(session, writes[index]) for index in order}
+    return [answers[index] for index in range(len(writes))]
+
+
+@dataclass(frozen=True)
+class _EventsWrite:
+    agent_id: str
+    events: Sequence[EventIn]
+    received: datetime
+
+
+def _write_events(session: Session, write: _EventsWrite) -> list[AgentEvent]:
+    return event_service.store_events(
+        session=session, agent_id=write.agent_id, events=write.events, received=write.received
+    )
+
+
+def _write_event_groups(session: Session, writes: Sequence[_EventsWrite]) -> list[list[AgentEvent]]:
+    return [_write_events(session, write) for write in writes]
+
+
+# After samples (order 0, app/miners/api.py): locks are taken kind by kind in this order.
+HEARTBEATS = GroupKind("heartbeat", 1, _write_heartbeats, _write_heartbeat)
+# Events only read-lock their agent's key, which a heartbeat's update leaves free.
+EVENTS = GroupKind("event", 2, _write_event_groups, _write_events)
+
+
 @router.post(
     "/api/agents/{agent_id}/heartbeat",
     response_model=AgentPublic,
@@ -65,31 +137,27 @@ EventsBody = Annotated[
     "(201) when name and domain are given; otherwise 404. Each change of reported status is "
     "recorded in the status history.",
 )
-def heartbeat(
+async def heartbeat(
     agent_id: AgentId,
     response: Response,
     _: IngestPrincipal,
-    session: SessionDep,
     settings: SettingsDep,
-    broadcaster: PublisherDep,
+    broadcaster: BroadcasterDep,
     metrics: MetricsDep,
+    writes: GroupWriteDep,
     body: Annotated[Heartbeat | None, Body(description="May be left out entirely.")] = None,
 ) -> AgentPublic:
-    now = utcnow()
-    outcome = agent_service.record_heartbeat(
-        session=session,
-        agent_id=agent_id,
-        report=body or Heartbeat(),
-        offline_after=settings.agent_offline_after,
-        now=now,
-    )
-    metrics.count_ingest("heartbeat")
-    if outcome.registered:
+    write = _HeartbeatWrite(agent_id, body or Heartbeat(), utcnow(), settings.agent_offline_after)
+    answer = await writes.write(HEARTBEATS, write)
+    if answer.outcome.registered:
         response.status_code = status.HTTP_201_CREATED
-    publish_status(broadcaster, outcome)
-    return agent_service.agent_public(
-        outcome.agent, now=now, offline_after=settings.agent_offline_after
-    )
+
+    def committed() -> None:
+        metrics.count_ingest("heartbeat")
+        publish_status(broadcaster, answer.outcome)
+
+    writes.after_commit(committed)
+    return answer.public
 
 
 @router.post(
@@ -99,24 +167,28 @@ def heartbeat(
     responses=errors(400, 401, 403, 404, 413, 429, 503),
     summary="Record one event or a batch of events of an agent",
 )
-def ingest_events(
+async def ingest_events(
     agent_id: AgentId,
     body: EventsBody,
     _: IngestPrincipal,
-    session: SessionDep,
     settings: SettingsDep,
-    broadcaster: PublisherDep,
+    broadcaster: BroadcasterDep,
     metrics: MetricsDep,
+    writes: GroupWriteDep,
 ) -> EventsAccepted:
     is_batch = isinstance(body, EventBatch)
     events = body.events if isinstance(body, EventBatch) else [body]
-    rows = event_service.ingest_events(
-        session=session,
-        agent_id=agent_id,
-        events=events,
-        max_skew_seconds=settings.max_clock_skew_seconds,
-        batch=is_batch,
+    received = utcnow()
+    event_service.check_event_times(
+        events, now=received, max_skew_seconds=settings.max_clock_skew_seconds, batch=is_batch
     )
+    # A batch is one item of its size: all or nothing, and a group stays bounded in rows.
+    rows = await writes.write(EVENTS, _EventsWrite(agent_id, events, received), len(events))
+    writes.after_commit(lambda: _announce_events(rows, broadcaster, metrics))
+    return EventsAccepted(count=len(rows), ids=[row.id for row in rows])
+
+
+def _announce_events(rows: Sequence[AgentEvent], broadcaster: Publisher, metrics: Metrics) -> None:
     metrics.count_ingest("event", len(rows))
     for row in rows:
         broadcaster.publish(
@@ -125,4 +197,3 @@ def ingest_events(
                 "data": event_service.event_public(row).model_dump(mode="json", by_alias=True),
             }
         )
-    return EventsAccepted(count=len(rows), ids=[row.id for row in rows])
