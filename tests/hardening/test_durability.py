@@ -1,7 +1,8 @@
 """No acknowledged write is lost: SIGKILL the server mid-ingest, restart it, count.
 
-A real server runs in a child process; client threads post batches continuously and note
-every batch answered 202. The server is killed with SIGKILL (a process crash: no shutdown,
+A real server runs in a child process; client threads post batches (or single samples, which
+the server's group-commit writer gathers into shared transactions) continuously and note
+every request answered 202. The server is killed with SIGKILL (a process crash: no shutdown,
 no flush) while batches are in flight, then started again on the same database. Every
 acknowledged sample must be there, and every batch must be there whole or not at all.
 SQLite runs in WAL mode with synchronous=NORMAL, which is durable against a process crash
@@ -29,10 +30,26 @@ from tests.hardening.ingest_support import (
 from tests.support.db import temporary_pg_database
 from tests.support.waits import HTTP_TIMEOUT, WAIT
 
-CLIENTS = 4
-BATCH = 50
-# Kill once this many batches were acknowledged: enough to be mid-stream, whatever the speed.
-ACKNOWLEDGED_BEFORE_KILL = 40
+
+@dataclass(frozen=True)
+class Shape:
+    """How the clients post: `size` samples per request (1: `POST /api/miners/sample`), and
+    how many requests are acknowledged before the kill (enough to be mid-stream, whatever
+    the speed; with many clients posting single samples, groups are forming)."""
+
+    clients: int
+    size: int
+    acknowledged_before_kill: int
+
+    def post(self, http: httpx.Client, samples: list[dict[str, object]]) -> httpx.Response:
+        if self.size == 1:
+            return http.post("/api/miners/sample", json=samples[0])
+        return http.post("/api/miners/samples", json={"samples": samples})
+
+
+BATCHES = Shape(clients=4, size=50, acknowledged_before_kill=40)
+SINGLE_SAMPLES = Shape(clients=16, size=1, acknowledged_before_kill=200)
+SHAPES = pytest.mark.parametrize("shape", [BATCHES, SINGLE_SAMPLES], ids=["batches", "single"])
 
 
 @dataclass
@@ -45,32 +62,32 @@ class IngestLog:
     enough: threading.Event = field(default_factory=threading.Event)
 
 
-def _pump(url: str, client: int, log: IngestLog, stop: threading.Event) -> None:
-    """Post batches until told to stop or the server is gone; each sample's pool is unique."""
+def _pump(url: str, client: int, log: IngestLog, stop: threading.Event, shape: Shape) -> None:
+    """Post until told to stop or the server is gone; each sample's pool is unique."""
     with httpx.Client(base_url=url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
         number = 0
         while not stop.is_set():
-            tag, samples = tagged_batch(client, number, BATCH)
+            tag, samples = tagged_batch(client, number, shape.size)
             try:
-                response = http.post("/api/miners/samples", json={"samples": samples})
+                response = shape.post(http, samples)
             except httpx.TransportError:
-                return  # killed mid-request: this batch was never acknowledged
+                return  # killed mid-request: this request was never acknowledged
             with log.lock:
                 if response.status_code == 202:
                     log.acknowledged.append(tag)
-                    if len(log.acknowledged) >= ACKNOWLEDGED_BEFORE_KILL:
+                    if len(log.acknowledged) >= shape.acknowledged_before_kill:
                         log.enough.set()
                 else:
                     log.unexpected.append(f"{tag}: {response.status_code} {response.text}")
             number += 1
 
 
-def _ingest_then_kill(server: ServerProcess) -> IngestLog:
+def _ingest_then_kill(server: ServerProcess, shape: Shape) -> IngestLog:
     log = IngestLog()
     stop = threading.Event()
     threads = [
-        threading.Thread(target=_pump, args=(server.url, client, log, stop), daemon=True)
-        for client in range(CLIENTS)
+        threading.Thread(target=_pump, args=(server.url, client, log, stop, shape), daemon=True)
+        for client in range(shape.clients)
     ]
     for thread in threads:
         thread.start()
@@ -91,9 +108,9 @@ def _stored_pools(engine: Engine) -> Counter[str]:
     return Counter(pool.rsplit("-s", 1)[0] for pool in pools)
 
 
-def _assert_nothing_acknowledged_was_lost(db_url: str, workdir: Path) -> None:
+def _assert_nothing_acknowledged_was_lost(db_url: str, workdir: Path, shape: Shape) -> None:
     with server_process(db_url, workdir) as server:
-        log = _ingest_then_kill(server)
+        log = _ingest_then_kill(server, shape)
     assert log.unexpected == []
     with server_process(db_url, workdir) as restarted:
         wait_until_ready(restarted.url)
@@ -102,10 +119,10 @@ def _assert_nothing_acknowledged_was_lost(db_url: str, workdir: Path) -> None:
             stored = _stored_pools(engine)
         finally:
             engine.dispose()
-        lost = [tag for tag in log.acknowledged if stored[tag] != BATCH]
-        assert lost == [], f"{len(lost)} acknowledged batches lost or torn"
-        # Batches in flight at the kill are stored whole or not at all.
-        assert set(stored.values()) == {BATCH}
+        lost = [tag for tag in log.acknowledged if stored[tag] != shape.size]
+        assert lost == [], f"{len(lost)} acknowledged requests lost or torn"
+        # Requests in flight at the kill are stored whole or not at all, and only once.
+        assert set(stored.values()) == {shape.size}
         # And the restarted service serves and ingests again.
         with httpx.Client(base_url=restarted.url, headers=AUTH, timeout=HTTP_TIMEOUT) as http:
             latest = http.get("/api/miners/latest").json()["samples"]
@@ -115,8 +132,11 @@ def _assert_nothing_acknowledged_was_lost(db_url: str, workdir: Path) -> None:
             assert response.status_code == 202
 
 
-def test_sigkill_mid_ingest_loses_no_acknowledged_sample_on_sqlite(tmp_path: Path) -> None:
-    _assert_nothing_acknowledged_was_lost(f"sqlite:///{tmp_path / 'console.db'}", tmp_path)
+@SHAPES
+def test_sigkill_mid_ingest_loses_no_acknowledged_sample_on_sqlite(
+    tmp_path: Path, shape: Shape
+) -> None:
+    _assert_nothing_acknowledged_was_lost(f"sqlite:///{tmp_path / 'console.db'}", tmp_path, shape)
 
 
 @pytest.fixture
@@ -126,7 +146,8 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.mark.postgres
+@SHAPES
 def test_sigkill_mid_ingest_loses_no_acknowledged_sample_on_postgresql(
-    pg_url: str, tmp_path: Path
+    pg_url: str, tmp_path: Path, shape: Shape
 ) -> None:
-    _assert_nothing_acknowledged_was_lost(pg_url, tmp_path)
+    _assert_nothing_acknowledged_was_lost(pg_url, tmp_path, shape)
