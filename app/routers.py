@@ -48,15 +48,17 @@ from app.runbooks.pages import router as runbooks_pages
 from app.settings.api import router as settings_api
 from app.settings.pages import router as settings_pages
 
+# Requests are matched against the routes in this order: the ingest paths most traffic takes
+# (miner samples, heartbeats) come early, after the health probes.
 API_ROUTERS: list[APIRouter] = [
     ops_health_api,
+    miners_api,
     agents_api,
     agents_events_api,
     runbooks_api,
     dashboard_metric_tiles_api,
     settings_api,
     auth_api,
-    miners_api,
     dashboard_mobile_api,
     ops_exports_api,
     dashboard_stream_api,
