@@ -200,6 +200,12 @@ def _typed(key: str, value: Any, invalid: UnprocessableError) -> Any:
     return value
 
 
+def agents_by_id(session: Session, agent_ids: Iterable[str]) -> dict[str, Agent]:
+    """The stored agents among `agent_ids`, in one query, loaded into the session."""
+    found = session.scalars(select(Agent).where(col(Agent.id).in_(list(agent_ids))))
+    return {agent.id: agent for agent in found}
+
+
 def get_agent(*, session: Session, agent_id: str) -> Agent:
     """The agent, or NotFoundError("Agent not found")."""
     agent = session.get(Agent, agent_id)
@@ -338,8 +344,10 @@ def _apply(
     offline_after: int,
     audited: _Audited | None = None,
 ) -> StatusOutcome:
-    for _ in range(_STATUS_ATTEMPTS):
-        agent = session.get(Agent, agent_id, populate_existing=True)
+    for attempt in range(_STATUS_ATTEMPTS):
+        # The row read in this transaction is current (the caller's, or the one just read);
+        # a retry after losing the status swap reads it again.
+        agent = session.get(Agent, agent_id, populate_existing=attempt > 0)
         if agent is None:
             raise NotFoundError("Agent not found")
         shown_before = effective_status(agent, now, offline_after)

@@ -24,7 +24,7 @@ import logging
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -110,6 +110,14 @@ class _Item:
 class _GroupSession(RequestSession):
     """The writer's session: services' commit() flushes, the writer commits."""
 
+    # Inside flushes_held(): a service's commit() does not even flush.
+    holding_flushes = False
+
+    def commit(self) -> None:
+        if self.deferring and self.holding_flushes:
+            return
+        super().commit()
+
     def undo(self) -> None:
         """The writer's own rollback of the whole transaction."""
         super().rollback()
@@ -146,6 +154,24 @@ def _write_lock_first(
 
 def _unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | PoolTimeoutError)
+
+
+@contextlib.contextmanager
+def flushes_held(session: Session) -> Iterator[None]:
+    """Within the block, the writer's session flushes only when a query needs it and once
+    at the end, so the rows of a group's items go out together (executemany) rather than
+    one flush per item. Only for work whose commit() raises nothing the service catches
+    (a registration's IntegrityError does): an error at the end fails the group, which the
+    writer then redoes item by item. Elsewhere (a plain session) it does nothing."""
+    if not isinstance(session, _GroupSession):
+        yield
+        return
+    session.holding_flushes = True
+    try:
+        yield
+    finally:
+        session.holding_flushes = False
+    session.flush()
 
 
 class GroupCommitter:

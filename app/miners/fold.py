@@ -58,9 +58,10 @@ from app.models.rollup import (
 )
 from app.models.rollup import WATERMARK_SOURCE as SOURCE
 
-# Ids per fold step: one step's transaction stays short (about 30-60 ms of work on this
-# machine), so retention or a second folder waits at most that long.
-FOLD_BATCH = 20_000
+# Ids per fold step. A step is one write transaction: on SQLite ingest waits for it, so it
+# stays short (2,000 samples: 30-40 ms on the benchmark machine, where 20,000 took 250 ms
+# and showed in ingest's p99); the job runs steps until it has caught up.
+FOLD_BATCH = 2_000
 # pg_advisory_xact_lock key of the ingest fence ("prism" + 0x10).
 INGEST_FENCE_KEY = 0x7072_6973_6D00_0010
 

@@ -18,7 +18,7 @@ from app.agents import service as agent_service
 from app.agents.service import StatusOutcome
 from app.auth.deps import AuthFirstRoute, IngestPrincipal
 from app.core.deps import GroupWriteDep, MetricsDep, SettingsDep
-from app.core.group_commit import GroupKind
+from app.core.group_commit import GroupKind, flushes_held
 from app.core.responses import errors
 from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
@@ -98,7 +98,17 @@ def _write_heartbeats(
 ) -> list[_HeartbeatAnswer]:
     # In agent order: every writer (replica, worker) locks agent rows in the same order.
     order = sorted(range(len(writes)), key=lambda index: writes[index].agent_id)
-    answers = {index: _write_heartbeat(session, writes[index]) for index in order}
+    # The group's agents in one query (kept referenced: the identity map holds them weakly);
+    # a registration (an unknown agent) flushes at once, as its IntegrityError must show.
+    known = agent_service.agents_by_id(session, {write.agent_id for write in writes})
+    answers: dict[int, _HeartbeatAnswer] = {}
+    with flushes_held(session):
+        for index in order:
+            if writes[index].agent_id in known:
+                answers[index] = _write_heartbeat(session, writes[index])
+    for index in order:
+        if index not in answers:
+            answers[index] = _write_heartbeat(session, writes[index])
     return [answers[index] for index in range(len(writes))]
 
 
