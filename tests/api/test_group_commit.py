@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from app.core.errors import UnavailableError
 from app.core.group_commit import GroupCommitter, GroupKind, GroupWrite
-from app.models import Agent, Setting
+from app.models import Agent, AgentMemorySample, AgentStatusChange, Setting
 from tests.hardening.ingest_support import row_counts
 from tests.support.waits import WAIT
 
@@ -191,6 +191,40 @@ def test_an_unknown_agent_in_a_group_is_404_for_its_request_only(
         versions = {agent.id: agent.version for agent in session.exec(select(Agent))}
     assert versions == {"a-0": "2", "a-1": "2", "a-2": "2"}
     assert row_counts(engine)["agentevent"] == 0
+
+
+def test_heartbeats_of_one_agent_and_a_registration_in_one_group_all_land(
+    client: TestClient, engine: Engine
+) -> None:
+    # A group's heartbeats of known agents are flushed together at its end; the same agent
+    # twice, a status change and a registration in the same group still come out as alone.
+    body = {"name": "Agent 0", "domain": "ops", "status": "online"}
+    assert post(client, ("/api/agents/a-0/heartbeat", body)).status_code == 201
+    requests: list[Request] = [
+        ("/api/agents/a-0/heartbeat", {"memoryUsedMB": 100}),
+        ("/api/agents/new-1/heartbeat", {"name": "New", "domain": "ops", "memoryUsedMB": 7}),
+        ("/api/agents/a-0/heartbeat", {"memoryUsedMB": 300, "status": "degraded"}),
+    ]
+    _, answers = grouped(client, ("/api/miners/sample", {"miner_id": "rig-0"}), requests)
+    assert [answer.status_code for answer in answers] == [200, 201, 200]
+    assert answers[0].json()["memoryUsedMB"] == 100
+    assert answers[2].json()["memoryUsedMB"] == 300
+    with Session(engine) as session:
+        agents = {agent.id: agent for agent in session.exec(select(Agent))}
+        memory = sorted(
+            (sample.agent_id, sample.memory_used_mb)
+            for sample in session.exec(select(AgentMemorySample))
+        )
+        changes = [
+            (change.agent_id, change.to_status)
+            for change in session.exec(select(AgentStatusChange))
+        ]
+    # The two heartbeats of a-0 queued in either order: the later one's figure stays.
+    assert agents["a-0"].status == "degraded"
+    assert agents["a-0"].memory_used_mb in (100, 300)
+    assert agents["new-1"].name == "New"
+    assert memory == [("a-0", 100), ("a-0", 300), ("new-1", 7)]
+    assert ("a-0", "degraded") in changes
 
 
 @contextmanager
