@@ -1,22 +1,20 @@
-"""The rollups of miner samples (app/models/rollup.py): written, pruned, rebuilt.
+"""The rollups of miner samples (app/models/rollup.py): their SQL, pruned, rebuilt, and the
+watermark of the fold that writes them (app/miners/fold.py).
 
-Ingest merges each batch into the rollups inside the samples' own transaction, so a sample
-is in all of them or in none. The merge is one UPSERT per (miner, width, bucket) that adds
-counts and sums and keeps the smaller min and the larger max: commutative, so concurrent
-batches touching the same bucket give the same row in any order (PostgreSQL serialises them
-on the row lock, SQLite on its write lock). Rows go in key order, so two batches never wait
-on each other in a cycle.
+The fold merges the samples past the watermark into them in SQL (sample_aggregates() per
+bucket, merged by an UPSERT that adds counts and sums and keeps the smaller min and the
+larger max), so a bucket made of several folds equals the aggregate of all its samples.
+Retention prunes old buckets and rebuilds the one holding its cutoff from the samples the
+fold has reached, holding the watermark's row so that no fold step runs in between.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Connection,
     Float,
     Integer,
     ScalarSelect,
@@ -32,11 +30,10 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from app.miners.derived import TERA, effective_hashrate, efficiency_j_per_th, stale_rate
+from app.miners.derived import TERA
 from app.models import Miner, MinerSample
 from app.models.rollup import (
     MINER_SAMPLE_ROLLUP,
-    ROLLUP_METRICS,
     ROLLUP_WATERMARK,
     ROLLUP_WIDTHS,
     WATERMARK_SOURCE,
@@ -68,75 +65,6 @@ def shares_stale(row: Mapping[str, Any]) -> int:
     return int(row.get("shares_rejected", 0)) if stale is None else int(stale)
 
 
-def _metric_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One sample's value of each ROLLUP_METRICS entry, in that order."""
-    get = row.get
-    accepted, rejected = get("shares_accepted", 0), get("shares_rejected", 0)
-    stale = get("shares_stale")
-    if stale is None:
-        stale = rejected
-    h1, h15 = get("hashrate_1m"), get("hashrate_15m")
-    effective = effective_hashrate(h1, h15, stale_rate(accepted, stale))
-    power = get("power_w")
-    return (
-        h1,
-        h15,
-        effective,
-        get("temperature_c"),
-        accepted,
-        rejected,
-        stale,
-        get("latency_ms"),
-        power,
-        get("fan_rpm"),
-        efficiency_j_per_th(power, effective),
-    )
-
-
-def rollup_records(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """The rollup rows (ROLLUP_COLUMNS) of a batch of samples, every width, in key order.
-
-    Measured: aggregating a batch here and sending one row per bucket is faster on SQLite
-    than an INSERT ... SELECT aggregating the new samples in SQL, and as fast on PostgreSQL.
-    """
-    finest, *coarser = ROLLUP_WIDTHS
-    groups: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
-    for row in rows:
-        key = (row["miner_id"], bucket_of(row["recorded_at"], finest))
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [_metric_values(row)]
-        else:
-            group.append(_metric_values(row))
-    by_width: dict[int, dict[tuple[str, int], Aggregates]] = {finest: {}}
-    for key, samples in groups.items():
-        aggregates: Aggregates = []
-        # One tuple per metric: every value the bucket's samples have for it.
-        for values in zip(*samples, strict=True):
-            present = [value for value in values if value is not None]
-            if present:
-                aggregates += (len(present), min(present), max(present), float(sum(present)))
-            else:
-                aggregates += (0, None, None, 0.0)
-        by_width[finest][key] = aggregates
-    # Coarser buckets are unions of finer ones: merge those rather than the samples again.
-    for width in coarser:
-        merged = by_width.setdefault(width, {})
-        for (miner_id, start), aggregates in by_width[finest].items():
-            wider = (miner_id, start - start % width)
-            if wider in merged:
-                merge_aggregates(merged[wider], aggregates)
-            else:
-                merged[wider] = list(aggregates)
-    records = [
-        (miner_id, width, start, *aggregates)
-        for width, buckets in by_width.items()
-        for (miner_id, start), aggregates in buckets.items()
-    ]
-    records.sort(key=lambda record: (record[0], record[1], record[2]))
-    return records
-
-
 def merge_aggregates(known: Aggregates, other: Sequence[Any]) -> None:
     """Merge the aggregates of another part of the same bucket into `known`, in place."""
     for base in range(0, len(other), 4):
@@ -149,46 +77,7 @@ def merge_aggregates(known: Aggregates, other: Sequence[Any]) -> None:
         known[base + 3] += total
 
 
-def merge_into_rollup(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add a batch of samples to every rollup width, in the caller's transaction."""
-    write_rollup_records(connection, rollup_records(rows))
-
-
-def write_rollup_records(connection: Connection, records: Sequence[tuple[Any, ...]]) -> None:
-    """UPSERT rollup rows (from rollup_records), merging them into the stored ones.
-
-    Straight to the driver in one executemany: SQLAlchemy's per-parameter processing of ~35
-    values a row cost more than the UPSERT itself.
-    """
-    if records:
-        connection.exec_driver_sql(_merge_sql(connection.dialect.paramstyle), list(records))
-
-
-@cache
-def _merge_sql(paramstyle: str) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE, merging counts, sums, mins and maxes."""
-    table = MINER_SAMPLE_ROLLUP.name
-    marker = "?" if paramstyle == "qmark" else "%s"
-    merged = []
-    for prefix, _ in ROLLUP_METRICS:
-        for part in ("count", "sum"):
-            name = f"{prefix}_{part}"
-            merged.append(f"{name} = {table}.{name} + excluded.{name}")
-        # A NULL side (no value yet) never wins a comparison, so the other side is kept.
-        for part, wins in (("min", "<"), ("max", ">")):
-            name = f"{prefix}_{part}"
-            merged.append(
-                f"{name} = CASE WHEN {table}.{name} IS NULL OR excluded.{name} {wins} "
-                f"{table}.{name} THEN excluded.{name} ELSE {table}.{name} END"
-            )
-    return (
-        f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "  # noqa: S608 (constants)
-        f"VALUES ({', '.join([marker] * len(ROLLUP_COLUMNS))}) "
-        f"ON CONFLICT (miner_id, width, bucket_start) DO UPDATE SET {', '.join(merged)}"
-    )
-
-
-# SQL over minersample rows, mirroring _metric_values.
+# SQL over minersample rows: what the fold aggregates, and what reads of raw samples do.
 
 
 def effective_hashrate_sql() -> ColumnElement[Any]:
