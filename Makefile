@@ -53,7 +53,7 @@ typecheck: deps
 bench: deps assets
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
-		echo "wrk not installed: the read benchmark falls back to a Python client"
+		echo "wrk not installed: the read benchmark falls back to a Python client; the single-sample ingest benchmark is skipped"
 	$(BIN)/python -m bench
 
 # A longer API fuzzing campaign than the one `make test` runs, with a new seed each time

@@ -5,7 +5,7 @@ without HTTP).
 The agents each have a registration 100 days ago and four outages in the window (nine
 status changes: 90,000 rows); the list answer is GET /api/availability?type=agent&window=90d
 (all 10,000 judged and sorted, the first 100 answered). The miner reports every 10 s for 30
-days (259,200 samples, written with their minute rollup as ingest writes them) with a
+days (259,200 samples, with their rollup built by the fold job's fold_all()) with a
 silence and a stretch at 0 H/s every few days; its answer is
 GET /api/miners/{id}/availability?window=30d (outages and 90 segments). Baselines, same run:
 SELECT count(*) over the status history, and over the miner's samples. Targets: medians
@@ -24,7 +24,7 @@ from sqlmodel import Session, SQLModel, col
 from app.availability import service
 from app.availability.compute import availability
 from app.availability.history import agents_time
-from app.miners.rollup import merge_into_rollup
+from app.miners.fold import fold_all
 from app.models import AgentStatusChange, MinerSample
 from bench.common import (
     machine,
@@ -114,9 +114,6 @@ def fill_miner(engine: Engine, now: datetime) -> int:
         for begin in range(0, len(rows), 20_000):
             batch = rows[begin : begin + 20_000]
             connection.execute(insert(tables["minersample"]), batch)
-            # As ingest does: the rollup in the samples' transaction (a minute split across
-            # two batches is merged by the UPSERT).
-            merge_into_rollup(connection, batch)
         connection.execute(
             insert(tables["miner"]),
             [
@@ -127,6 +124,7 @@ def fill_miner(engine: Engine, now: datetime) -> int:
                 }
             ],
         )
+    fold_all(engine)  # the rollup, as the fold job builds it behind ingest
     return len(rows)
 
 

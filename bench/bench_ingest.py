@@ -4,22 +4,31 @@ A real uvicorn serves the console in its own process; this process posts pre-enc
 of 1,000 samples (100 miners, 10 samples each) over loopback on two connections, so one
 batch is parsed while the other is stored. Baseline: the same rows inserted with the
 driver's executemany, one transaction per batch, on the same database. In between:
-record_samples() called in-process (validation and HTTP excluded; the rollup and the miner
-pointers included), to show where the time goes. Runs alternate between the paths; each
-figure is the median of RUNS runs; the server's own CPU time per batch (from
-/proc/<pid>/stat) is shown too. Target: the HTTP path reaches at least 40 % of the raw
-rate, on SQLite and on PostgreSQL.
+record_samples() called in-process (validation and HTTP excluded; the miner pointers
+included, and the rollup while ingest still writes it), to show where the time goes. Runs
+alternate between the paths; each figure is the median of RUNS runs; the server's own CPU
+time per batch (from /proc/<pid>/stat) is shown too. Target: the HTTP path reaches at least
+40 % of the raw rate, on SQLite and on PostgreSQL.
+
+Then the fold's cost (app/miners/fold.py): a
+backlog of FOLD_BACKLOG samples is inserted raw and folded in-process with fold_step(), a
+step of 1,000 samples at a time and then of FOLD_BATCH; the time per 1,000 samples is shown.
+The server's own fold job is off during the HTTP runs (PRISM_ROLLUP_FOLD_SECONDS=0): it
+would fold the raw and in-process rows too, on the HTTP runs' CPU. What a deployment spends
+per 1,000 samples is the server CPU per batch plus the fold's time per 1,000.
 """
 
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.miners import fold
 from app.miners.derived import STORED_COLUMNS
 from app.miners.ingest import record_samples
 from bench.common import (
@@ -40,6 +49,10 @@ RUNS = 5
 CONCURRENCY = 2
 TARGET = 0.40
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
+FOLD_BACKLOG = 50_000
+FOLD_STEP = 1_000
+
+NextBatches = Callable[[int], list[list[dict[str, Any]]]]
 
 
 def batch_rows(number: int) -> list[dict[str, Any]]:
@@ -119,17 +132,25 @@ def _in_process(engine: Engine, batches: list[list[dict[str, Any]]]) -> float:
 
 
 def _bench_engine(kind: str) -> None:
-    with migrated_database(kind, "ingest") as (url, engine), uvicorn_server(url) as server:
+    with migrated_database(kind, "ingest") as (url, engine):
         numbers = iter(range(10_000))
 
-        def next_batches() -> list[list[dict[str, Any]]]:
-            return [batch_rows(next(numbers)) for _ in range(BATCHES_PER_RUN)]
+        def next_batches(count: int) -> list[list[dict[str, Any]]]:
+            return [batch_rows(next(numbers)) for _ in range(count)]
 
+        _bench_batches(kind, url, engine, next_batches)
+        _bench_fold(kind, engine, next_batches)
+
+
+def _bench_batches(kind: str, url: str, engine: Engine, next_batches: NextBatches) -> None:
+    # The server's fold job would also fold the raw and in-process rows between the HTTP
+    # runs, on the HTTP runs' CPU: off here, and measured on its own (_bench_fold).
+    with uvicorn_server(url, env={"PRISM_ROLLUP_FOLD_SECONDS": "0"}) as server:
         http_rates, raw_rates, service_rates, cpu_per_batch = [], [], [], []
         samples_per_run = BATCH * BATCHES_PER_RUN
         # One unmeasured round warms every path (connections, statement caches, imports).
         for run in range(RUNS + 1):
-            bodies = [request_body(rows) for rows in next_batches()]
+            bodies = [request_body(rows) for rows in next_batches(BATCHES_PER_RUN)]
             cpu_before = server.cpu_seconds()
             result = run_load(
                 server.base_url,
@@ -143,8 +164,10 @@ def _bench_engine(kind: str) -> None:
             if result.failures or result.requests != len(bodies):
                 raise RuntimeError(f"{result.failures} of {result.requests} posts failed")
             cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / len(bodies)
-            raw = _raw_insert(engine, [_raw_params(engine, rows) for rows in next_batches()])
-            service = _in_process(engine, next_batches())
+            raw = _raw_insert(
+                engine, [_raw_params(engine, rows) for rows in next_batches(BATCHES_PER_RUN)]
+            )
+            service = _in_process(engine, next_batches(BATCHES_PER_RUN))
             if run:
                 http_rates.append(samples_per_run / result.seconds)
                 raw_rates.append(samples_per_run / raw)
@@ -178,6 +201,43 @@ def _bench_engine(kind: str) -> None:
         f"  {kind}: server CPU {cpu:.1f} ms per batch of {BATCH:,}; RSS after ingest {rss:.0f} MB",
         flush=True,
     )
+
+
+def _bench_fold(kind: str, engine: Engine, next_batches: NextBatches) -> None:
+    """The fold's cost per 1,000 samples over a backlog inserted raw, in-process."""
+    # What the runs above left unfolded first (the server's fold job was off).
+    fold.fold_all(engine)
+    rows = [("fold, in-process", "per step (median)", "per 1,000 samples", "samples/s", "steps")]
+    for limit in dict.fromkeys((FOLD_STEP, fold.FOLD_BATCH)):
+        backlog = [_raw_params(engine, batch) for batch in next_batches(FOLD_BACKLOG // BATCH)]
+        _raw_insert(engine, backlog)
+        steps: list[float] = []
+        folded = 0
+        # Bounded: the backlog's steps, and a few more for any rows the samples before it left.
+        for _ in range(FOLD_BACKLOG // limit + 5):
+            started = time.perf_counter()
+            count = fold.fold_step(engine, limit=limit).samples
+            elapsed = time.perf_counter() - started
+            if not count:
+                break
+            steps.append(elapsed * 1000)
+            folded += count
+        if folded < FOLD_BACKLOG:
+            print(f"  {kind}: fold_step stopped after {folded:,} of {FOLD_BACKLOG:,} samples")
+        if not steps:
+            continue
+        total = sum(steps)
+        rows.append(
+            (
+                f"{kind}: fold_step(limit={limit:,})",
+                f"{statistics.median(steps):,.1f} ms",
+                f"{total * 1000 / folded:,.1f} ms",
+                f"{folded * 1000 / total:,.0f}",
+                f"{len(steps)}",
+            )
+        )
+    print_table(rows)
+    print(f"  {kind}: fold over a raw backlog of {FOLD_BACKLOG:,} samples", flush=True)
 
 
 def run() -> None:

@@ -1,17 +1,23 @@
-"""Miner reads over 1,000,000 samples of 100 miners: GET /api/miners/latest and a 30-day series.
+"""Miner reads over 1,000,000 samples of 100 miners, with 100,000 more not yet folded.
 
 The samples (every miner every 10 s; miner-000 over 30 days, the others over the last ~21 h)
-are bulk-loaded with their rollup rows and miner pointers (bench/data.py), then the console
-runs in its own uvicorn process and this process asks, one request at a time:
+are bulk-loaded, the rollup built by the fold job's fold_all() and the miner pointers in SQL
+(bench/data.py). Then BACKLOG more samples are ingested through record_samples() (pointers
+moved, rollup not), spread over every miner and the newest BACKLOG_MINUTES minutes, and left
+unfolded: reads merge them with the rollup, as just after a burst. The console runs in its
+own uvicorn process and this process asks, one request at a time:
 - GET /api/miners/latest (100 samples). Baseline: the plain GROUP BY that finds each miner's
   newest sample without the pointer table, run directly on the database. Target: median
   under 10 ms.
-- GET /api/miners/miner-000/series over 30 days in 1,000 points (259,200 samples). Baseline:
-  the same buckets aggregated from every raw sample, as before the rollup, run directly on
-  the database. Target: median under 100 ms.
+- GET /api/miners/miner-000/series over 30 days in 1,000 points (259,200 samples and the
+  miner's part of the backlog). Baseline: the same buckets aggregated from every raw sample,
+  as before the rollup, run directly on the database. Target: median under 100 ms.
+The server's own fold job is off (PRISM_ROLLUP_FOLD_SECONDS=0), so every read sees the whole
+backlog; it is counted again after the reads to show it.
 """
 
 import statistics
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +27,7 @@ from sqlmodel import Session, col
 
 from app.core.downsampling import bucketed, plan_buckets
 from app.core.timeutil import isoformat
+from app.miners.fold import fold_all, unfolded_count
 from app.miners.series import SERIES_NAMES, metric_expressions
 from app.models import MinerSample
 from bench.common import (
@@ -34,15 +41,19 @@ from bench.common import (
     timings_ms,
     uvicorn_server,
 )
-from bench.data import History, fill_miner_history
+from bench.data import History, add_backlog, fill_miner_history
 
 SAMPLES = 1_000_000
 MINERS = 100
+BACKLOG = 100_000
+BACKLOG_MINUTES = 10
 SERIES_DAYS = 30
 POINTS = 1_000
 REPEAT = 30
 BASELINE_REPEAT = 5
 LATEST_TARGET_MS = 10.0
+# The server's own fold job would fold the backlog within seconds: off for these reads.
+NO_FOLD_JOB = {"PRISM_ROLLUP_FOLD_SECONDS": "0"}
 SERIES_TARGET_MS = 100.0
 
 PLAIN_LATEST = text(
@@ -109,9 +120,10 @@ def _bench_engine(kind: str) -> None:
         load_seconds = (datetime.now(UTC) - started).total_seconds()
         print(
             f"  {kind}: loaded {history.samples:,} samples and {history.rollup_rows:,} rollup "
-            f"rows in {load_seconds:.0f} s",
+            f"rows in {load_seconds:.0f} s (fold_all: {history.fold_seconds:.1f} s)",
             flush=True,
         )
+        _add_backlog(kind, engine, history)
         since = history.until - timedelta(days=SERIES_DAYS)
         series_params = {
             "since": isoformat(since),
@@ -119,7 +131,7 @@ def _bench_engine(kind: str) -> None:
             "points": str(POINTS),
         }
         with (
-            uvicorn_server(url) as server,
+            uvicorn_server(url, env=NO_FOLD_JOB) as server,
             httpx.Client(base_url=server.base_url, headers=AUTH, timeout=60) as client,
         ):
             latest_body = client.get("/api/miners/latest").json()
@@ -130,9 +142,63 @@ def _bench_engine(kind: str) -> None:
             latest = timings_ms(_get(client, "/api/miners/latest"), repeat=REPEAT, warmup=3)
             series = timings_ms(_get(client, series_path, series_params), repeat=REPEAT, warmup=3)
             rss = server.memory_mb()
+            print(
+                f"  {kind}: backlog after the reads: {_unfolded(engine):,} samples unfolded",
+                flush=True,
+            )
+            _reads_once_folded(kind, engine, client, series_path, series_params, series_body)
         plain = timings_ms(_plain_latest(engine), repeat=BASELINE_REPEAT)
         raw = timings_ms(_raw_series(engine, history, since), repeat=BASELINE_REPEAT)
     _report(kind, latest, plain, series, raw, series_body, rss)
+
+
+def _reads_once_folded(
+    kind: str,
+    engine: Engine,
+    client: httpx.Client,
+    series_path: str,
+    series_params: dict[str, str],
+    with_backlog: dict[str, object],
+) -> None:
+    """The same reads after fold_all(): what the backlog costs them, and the same answer."""
+    fold_all(engine)
+    folded_body = client.get(series_path, params=series_params).json()
+    latest = timings_ms(_get(client, "/api/miners/latest"), repeat=REPEAT, warmup=3)
+    series = timings_ms(_get(client, series_path, series_params), repeat=REPEAT, warmup=3)
+    same = "the same" if _close(folded_body, with_backlog) else "A DIFFERENT"
+    print(
+        f"  {kind}: once folded (backlog {_unfolded(engine):,}): latest median "
+        f"{statistics.median(latest):,.1f} ms, series median {statistics.median(series):,.1f} "
+        f"ms; {same} series answer as with the backlog",
+        flush=True,
+    )
+
+
+def _close(left: object, right: object) -> bool:
+    """Equal JSON, numbers to 1e-9 relative (sums may add in another order)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_close(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_close, left, right))
+    if isinstance(left, float | int) and isinstance(right, float | int):
+        return abs(left - right) <= 1e-9 * max(abs(left), abs(right), 1.0)
+    return left == right
+
+
+def _add_backlog(kind: str, engine: Engine, history: History) -> None:
+    """BACKLOG samples ingested and left unfolded."""
+    started = time.perf_counter()
+    backlog = add_backlog(engine, history, count=BACKLOG, minutes=BACKLOG_MINUTES)
+    print(
+        f"  {kind}: backlog: {backlog:,} samples past the rollup watermark (ingested in "
+        f"{time.perf_counter() - started:.1f} s over the newest {BACKLOG_MINUTES} minutes)",
+        flush=True,
+    )
+
+
+def _unfolded(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return unfolded_count(connection)
 
 
 def _report(
@@ -179,8 +245,8 @@ def _report(
 def run() -> None:
     quiet_slow_query_log()
     print(
-        f"  {machine()}; {SAMPLES:,} samples of {MINERS} miners; {REPEAT} sequential "
-        f"requests each (baselines: {BASELINE_REPEAT} runs)",
+        f"  {machine()}; {SAMPLES:,} samples of {MINERS} miners (+ {BACKLOG:,} unfolded); "
+        f"{REPEAT} sequential requests each (baselines: {BASELINE_REPEAT} runs)",
         flush=True,
     )
     run_each_engine(_bench_engine)

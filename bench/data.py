@@ -1,22 +1,24 @@
 """Bulk data for the benchmarks: agents, and a million miner samples in well under a minute.
 
 Samples go straight to the driver (executemany on SQLite, COPY on PostgreSQL) in time order,
-all miners interleaved as live ingest writes them, with their rollup rows (built and merged
-by ingest's own functions); then the `miner` pointers are built in SQL as migration 0002
-does.
+all miners interleaved as live ingest writes them; then the rollup is built by the fold job's
+own fold_all() (app/miners/fold.py), and the `miner` pointers in SQL as migration
+0002 does. add_backlog() then ingests samples through record_samples() that stay unfolded.
 """
 
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from app.miners.derived import SAMPLE_COLUMNS
-from app.miners.rollup import rollup_records, write_rollup_records
+from app.miners.fold import fold_all, unfolded_count
+from app.miners.ingest import record_samples
 from app.models import MINER_SAMPLE_ROLLUP
 
 DOMAINS = ("infrastructure", "data", "security", "ops", "finance")
@@ -70,6 +72,8 @@ class History:
     miners: int
     series_miner: str
     until: datetime
+    # Seconds fold_all() took to build the rollup; None: built while loading (no fold job).
+    fold_seconds: float = 0.0
 
 
 def fill_miner_history(
@@ -96,25 +100,56 @@ def fill_miner_history(
         sample_values(rng, miner_id, start + timedelta(seconds=offset), step)
         for offset, miner_id, step in events
     )
-    rollup_rows = _bulk_write(engine, rows)
+    _bulk_write(engine, rows)
+    started = time.perf_counter()
+    fold_all(engine)
+    fold_seconds = time.perf_counter() - started
     _build_pointers(engine)
     if engine.dialect.name == "postgresql":
         # Autovacuum would analyze the new rows within a minute; do not wait for it. SQLite
         # keeps no statistics unless told to, and the console never tells it: nor do we.
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
+    with engine.connect() as connection:
+        count = select(func.count()).select_from(MINER_SAMPLE_ROLLUP)
+        rollup_rows = int(connection.execute(count).scalar_one())
     return History(
         samples=len(events),
         rollup_rows=rollup_rows,
         miners=miners,
         series_miner="miner-000",
         until=until,
+        fold_seconds=fold_seconds,
     )
 
 
-def _bulk_write(engine: Engine, rows: Iterator[dict[str, Any]], chunk: int = 50_000) -> int:
-    """Samples straight to the driver with their rollup rows (ingest's own rollup_records
-    and UPSERT), a chunk per transaction; returns the rollup rows stored."""
+def add_backlog(engine: Engine, history: History, *, count: int, minutes: int) -> int:
+    """Ingest `count` more samples through record_samples() (pointers moved, rollup not),
+    spread over every miner and the newest `minutes` of the history, in time order, 1,000 a
+    transaction; returns the samples now past the rollup watermark."""
+    each = count // history.miners
+    spacing = minutes * 60 / each
+    start = history.until - timedelta(minutes=minutes)
+    # Miner i reports at its own offset within each spacing; every time stays before `until`.
+    events = sorted(
+        (step * spacing + index * spacing / history.miners, index, step)
+        for index in range(history.miners)
+        for step in range(each)
+    )
+    rng = random.Random(17)
+    rows = [
+        sample_values(rng, f"miner-{index:03}", start + timedelta(seconds=offset), step)
+        for offset, index, step in events
+    ]
+    with Session(engine) as session:
+        for first in range(0, len(rows), 1_000):
+            record_samples(session=session, rows=rows[first : first + 1_000])
+    with engine.connect() as connection:
+        return unfolded_count(connection)
+
+
+def _bulk_write(engine: Engine, rows: Iterator[dict[str, Any]], *, chunk: int = 50_000) -> None:
+    """Samples straight to the driver, a chunk per transaction (the fold builds the rollup)."""
     with engine.connect() as connection:
         buffer: list[dict[str, Any]] = []
         for row in rows:
@@ -123,8 +158,6 @@ def _bulk_write(engine: Engine, rows: Iterator[dict[str, Any]], chunk: int = 50_
                 _write_chunk(connection, buffer)
                 buffer = []
         _write_chunk(connection, buffer)
-        count = select(func.count()).select_from(MINER_SAMPLE_ROLLUP)
-        return int(connection.execute(count).scalar_one())
 
 
 def _write_chunk(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -141,9 +174,8 @@ def _write_chunk(connection: Connection, rows: list[dict[str, Any]]) -> None:
             f"INSERT INTO minersample ({names}) VALUES ({marks})",
             [[_stored(value) for value in sample] for sample in samples],
         )
-    # Buckets cut by a chunk boundary merge like those of two ingest batches.
-    write_rollup_records(connection, rollup_records(rows))
-    connection.commit()
+    # Nothing went through SQLAlchemy, which would see no transaction to commit.
+    connection.connection.commit()
 
 
 def _stored(value: Any) -> Any:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI, Response
+from fastapi import Body, FastAPI, Response, status
 
+from app.models.agent import AgentId, Heartbeat
+from app.models.miner import MinerSampleIn
 from bench.common import percentile
 
 BODY_FILE_VARIABLE = "PRISM_BENCH_BODY_FILE"
@@ -111,13 +113,24 @@ async def _load(
 
 @dataclass(frozen=True)
 class WrkResult:
-    """One wrk run: throughput, latency percentiles, and the answers that were not 2xx."""
+    """One wrk run: throughput, latency percentiles, the answers that were not 2xx (or 3xx)
+    and the socket errors (timeouts included)."""
 
     requests: int
     throughput: float
     p50: float
     p99: float
-    failures: int
+    rejected: int
+    errors: int
+
+    @property
+    def failures(self) -> int:
+        return self.rejected + self.errors
+
+    @property
+    def accepted_throughput(self) -> float:
+        """Requests answered 2xx per second (wrk's own rate counts every answer)."""
+        return self.throughput * (self.requests - self.rejected) / max(1, self.requests)
 
 
 def wrk_available() -> bool:
@@ -136,16 +149,31 @@ def _wrk_ms(text: str) -> float:
 
 
 def run_wrk(
-    url: str, *, concurrency: int, seconds: float, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    concurrency: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    timeout_seconds: float = 2.0,
 ) -> WrkResult:
-    """GET `url` with wrk: one thread (the other core serves), `concurrency` connections."""
+    """GET `url` with wrk (or what the Lua `script` sends: `-s`): one thread (the other core
+    serves), `concurrency` connections. A request unanswered after `timeout_seconds` counts
+    as a failure and is left out of the percentiles (wrk's rule), so ingest raises it."""
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency"]
+    command += [f"--timeout={timeout_seconds:.0f}s"]
+    if script is not None:
+        command += ["-s", str(script)]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        [*command, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + timeout_seconds + 60,
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     requests = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
     if requests is None or rate is None or set(percentiles) != {"50", "99"}:
@@ -154,15 +182,13 @@ def run_wrk(
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    failures = (int(failed[1]) if failed else 0) + (
-        sum(int(group) for group in errors.groups()) if errors else 0
-    )
     return WrkResult(
         requests=int(requests[1]),
         throughput=float(rate[1]),
         p50=_wrk_ms(percentiles["50"]),
         p99=_wrk_ms(percentiles["99"]),
-        failures=failures,
+        rejected=int(failed[1]) if failed else 0,
+        errors=sum(int(group) for group in errors.groups()) if errors else 0,
     )
 
 
@@ -175,6 +201,28 @@ def bare_app() -> FastAPI:
     @app.get("/api/agents")
     async def agents() -> Response:
         return Response(content=body, media_type="application/json")
+
+    @app.get("/livez")
+    async def livez() -> Response:
+        return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    return app
+
+
+def bare_ingest_app() -> FastAPI:
+    """`uvicorn --factory bench.load:bare_ingest_app`: the single-sample and heartbeat routes
+    validate their body with the console's own models (and the agent id with its type) in
+    async endpoints, and answer 202 without storing anything: the ceiling of ingest."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    accepted = b'{"status":"accepted"}'
+
+    @app.post("/api/miners/sample", status_code=status.HTTP_202_ACCEPTED)
+    async def sample(body: MinerSampleIn) -> Response:
+        return Response(accepted, status.HTTP_202_ACCEPTED, media_type="application/json")
+
+    @app.post("/api/agents/{agent_id}/heartbeat", status_code=status.HTTP_202_ACCEPTED)
+    async def heartbeat(agent_id: AgentId, body: Heartbeat | None = Body(None)) -> Response:
+        return Response(accepted, status.HTTP_202_ACCEPTED, media_type="application/json")
 
     @app.get("/livez")
     async def livez() -> Response:
