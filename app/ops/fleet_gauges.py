@@ -22,6 +22,7 @@ from app.alerts.health import judge_fleet
 from app.core.single_flight import SingleFlight
 from app.core.telemetry import Metrics
 from app.core.timeutil import utcnow
+from app.miners.fold import unfolded_count
 from app.miners.queries import newest_per_miner
 from app.models.alerts import HealthName
 from app.ops.health import describe_error
@@ -49,6 +50,9 @@ class FleetSnapshot:
     # Every health present (0 if none), so a dashboard's series never vanish.
     agents_by_health: dict[HealthName, int]
     miners_by_health: dict[HealthName, int]
+    # Samples stored and not yet folded into the rollups (app/miners/fold.py): a backlog
+    # that keeps growing means the fold job is not running or not keeping up.
+    unfolded_samples: int = 0
 
 
 def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetSnapshot:
@@ -70,6 +74,7 @@ def read_fleet(*, session: Session, now: datetime, offline_after: int) -> FleetS
         miners,
         agents_by_health=judgement.counts("agent"),
         miners_by_health=judgement.counts("miner"),
+        unfolded_samples=unfolded_count(session.connection()),
     )
 
 
@@ -89,9 +94,16 @@ class FleetCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        agents, hashrate, temperature, last_seen, error, agents_health, miners_health = (
-            self._families()
-        )
+        (
+            agents,
+            hashrate,
+            temperature,
+            last_seen,
+            error,
+            agents_health,
+            miners_health,
+            unfolded,
+        ) = self._families()
         try:
             snapshot = self._flight.call("fleet", self._read, self._timeout)
         except TimeoutError:
@@ -118,8 +130,10 @@ class FleetCollector(Collector):
                 hashrate.add_metric([miner.miner_id], miner.hashrate)
             if miner.temperature_c is not None:
                 temperature.add_metric([miner.miner_id], miner.temperature_c)
+        unfolded.add_metric([], snapshot.unfolded_samples)
         error.add_metric([], 0)
         yield from (
+            unfolded,
             agents,
             hashrate,
             temperature,
@@ -138,6 +152,7 @@ class FleetCollector(Collector):
 
     @staticmethod
     def _families() -> tuple[
+        GaugeMetricFamily,
         GaugeMetricFamily,
         GaugeMetricFamily,
         GaugeMetricFamily,
@@ -181,6 +196,11 @@ class FleetCollector(Collector):
                 "prism_fleet_miners_health",
                 "Miners by health: the alert rules' judgement.",
                 labels=["health"],
+            ),
+            GaugeMetricFamily(
+                "prism_rollup_unfolded_samples",
+                "Miner samples stored but not yet folded into the chart rollups (the fold "
+                "job's backlog; reads stay exact, a growing backlog makes them slower).",
             ),
         )
 

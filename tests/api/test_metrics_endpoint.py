@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import __version__
 from app.core.config import Settings
 from app.core.timeutil import utcnow
 from app.main import create_app
+from app.miners.fold import fold_all
 from app.models import Miner, MinerSample, Runbook
 from app.models.alerts import HEALTH_NAMES
 from tests.conftest import AUTH
@@ -52,6 +54,15 @@ def test_metrics_are_prometheus_text_0_0_4_without_a_token(anon_client: TestClie
     assert samples[("prism_build_info", (("version", __version__),))] == 1
     assert samples[("prism_fleet_scrape_error", ())] == 0
     assert ("prism_stream_subscribers", ()) in samples
+
+
+def test_the_fold_backlog_is_a_gauge(client: TestClient, engine: Engine) -> None:
+    for number in range(3):
+        body = {"miner_id": "rig-0", "hashrate_1m": 10.0 + number}
+        assert client.post("/api/miners/sample", json=body).status_code == 202
+    assert scrape(client)[("prism_rollup_unfolded_samples", ())] == 3
+    fold_all(engine)
+    assert scrape(client)[("prism_rollup_unfolded_samples", ())] == 0
 
 
 def _route_labels(body: str) -> set[str]:
