@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from app.core.config import Settings
 from app.core.db import api_database_target
+from app.miners import fold as fold_module
 from app.miners.fold import fold_all, fold_step, ingest_fence, read_watermark, unfolded_count
 from app.miners.fold_schedule import fold_schedule
 from app.miners.ingest import record_samples
@@ -291,3 +292,70 @@ def test_the_scheduled_fold_catches_up_and_can_be_turned_off(clean: Engine, db_u
     _assert_rollup_is(clean, rows)
     off = Settings(api_db_url=db_url, rollup_fold_seconds=0, _env_file=None)  # type: ignore[call-arg]
     assert fold_schedule(clean, target, off) is None
+
+
+@pytest.mark.postgres
+def test_retention_waits_for_one_fold_step_not_for_the_fold(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite takes turns on its one write lock; on PostgreSQL a fold step holds the
+    # watermark's row, which retention's rollup batches take: they wait for that step only.
+    now = T0 + timedelta(days=10)
+    old = [
+        {"miner_id": "rig-a", "recorded_at": T0 + timedelta(seconds=n), "hashrate_1m": 1.0}
+        for n in range(40)
+    ]
+    fresh = [
+        {"miner_id": "rig-b", "recorded_at": now - timedelta(seconds=n), "hashrate_1m": 2.0}
+        for n in range(40)
+    ]
+    with Session(pg_engine) as session:
+        record_samples(session=session, rows=old)
+    fold_all(pg_engine)
+    with Session(pg_engine) as session:
+        record_samples(session=session, rows=fresh)
+    merged, release = threading.Event(), threading.Event()
+    merge = fold_module._fold_range
+
+    def merged_then_wait(connection: Any, after: int, through: int) -> int:
+        count = merge(connection, after, through)
+        merged.set()
+        assert release.wait(WAIT), "the test never released the fold step"
+        return count
+
+    monkeypatch.setattr(fold_module, "_fold_range", merged_then_wait)
+    folder = threading.Thread(target=lambda: fold_step(pg_engine, limit=10))
+    folder.start()
+    assert merged.wait(WAIT), "the fold step did not start"
+    pruned: list[Any] = []
+
+    def prune() -> None:
+        with Session(pg_engine) as session:
+            pruned.append(retention.prune(session=session, now=now, samples_days=7, events_days=90))
+
+    pruner = threading.Thread(target=prune)
+    pruner.start()
+    with pg_engine.connect() as observer:
+        for _ in range(int(WAIT * 10)):
+            waiting = observer.execute(
+                text(
+                    # A row lock's wait is on the holder's transaction id: a lock of no
+                    # database, so the waiter is found by its session's database.
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+                )
+            ).scalar_one()
+            observer.rollback()
+            if waiting or not pruner.is_alive():
+                break
+            threading.Event().wait(0.1)
+    # Retention got as far as the rollup and waits there, on the step in progress.
+    assert pruner.is_alive() and waiting
+    release.set()
+    folder.join(timeout=WAIT)
+    pruner.join(timeout=WAIT)
+    assert not pruner.is_alive() and pruned and pruned[0].samples == len(old)
+    monkeypatch.undo()
+    # The rest of the backlog folds after retention; the rollup holds the fresh samples only.
+    fold_all(pg_engine)
+    _assert_rollup_is(pg_engine, fresh)
