@@ -16,6 +16,7 @@ from sqlalchemy.schema import CreateIndex
 from app.models import metadata
 from app.ops import migrations
 from app.ops.doctor_checks import Check, failed, first_line, names, passed, warned
+from app.ops.doctor_checks_fold import fold_check
 
 # Names the seeds warn about: a table named from the class with an underscore, which the
 # console never reads, beside (or instead of) the one it does.
@@ -40,6 +41,7 @@ def schema_checks(engine: Engine) -> list[Check]:
     if migration_check.status == "pass":
         checks.append(_drift_check(engine))
         checks.append(_index_check(engine))
+        checks.append(fold_check(engine))
     return checks
 
 

@@ -2,12 +2,19 @@
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
+from app.miners.fold import fold_all
+from app.miners.ingest import record_samples
+from app.ops import doctor_checks_fold
 from tests.cli.runner import assert_one_line_error, engine_for, invoke, isolate_environment
+
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def _drop_an_index(url: str) -> None:
@@ -42,6 +49,24 @@ def test_json_lists_every_check_for_machines(migrated_url: str) -> None:
         assert (check["advice"] is None) == (check["status"] == "pass")
     names = [check["name"] for check in document["checks"]]
     assert {"legacy_tables", "migrations", "schema_drift", "indexes", "backup_age"} <= set(names)
+
+
+def test_a_growing_fold_backlog_warns(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with engine_for(migrated_url) as engine, Session(engine) as session:
+        record_samples(session=session, rows=[{"miner_id": "rig", "recorded_at": NOW}] * 3)
+    monkeypatch.setattr(doctor_checks_fold, "BACKLOG_WARNING", 2)
+    result = invoke("db", "doctor")
+    assert result.exit_code == 0, result.output
+    assert _line_of("rollup_fold", result.stdout).startswith("WARN")
+    assert "3 samples not yet folded" in _line_of("rollup_fold", result.stdout)
+    with engine_for(migrated_url) as engine:
+        fold_all(engine)
+    folded = _line_of("rollup_fold", invoke("db", "doctor").stdout)
+    assert folded.startswith("ok") and "0 samples not yet folded" in folded
+
+
+def _line_of(check: str, output: str) -> str:
+    return next(line for line in output.splitlines() if line.split()[1:2] == [check])
 
 
 def test_a_failing_check_exits_1_in_text_and_json(migrated_url: str) -> None:
