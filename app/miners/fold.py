@@ -11,8 +11,8 @@ is folded twice.
 
 Which ids are safe to fold:
 - SQLite has one writer at a time and gives each new row the largest id so far plus one: in
-  the fold's write transaction (BEGIN IMMEDIATE) every id up to the largest one stored is
-  committed, and no later row can take a smaller one.
+  the fold's write transaction (the watermark's row locked first) every id up to the
+  largest one stored is committed, and no later row can take a smaller one.
 - PostgreSQL hands out ids from a sequence when a row is inserted, but transactions commit
   in any order: id 105 can become visible after id 106 has been folded. So every ingest
   transaction first takes a shared advisory lock (ingest_fence), and the fold, before it
@@ -48,7 +48,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from app.miners.rollup import ROLLUP_COLUMNS, epoch_seconds_sql, sample_aggregates, watermark_sql
+from app.miners.rollup import (
+    ROLLUP_COLUMNS,
+    epoch_seconds_sql,
+    lock_watermark,
+    sample_aggregates,
+    watermark_sql,
+)
 from app.models import MinerSample
 from app.models.rollup import (
     MINER_SAMPLE_ROLLUP,
@@ -93,20 +99,15 @@ def fold_step(engine: Engine, *, limit: int = FOLD_BATCH) -> FoldStep:
     """Fold up to `limit` ids past the watermark into the rollups, in one transaction."""
     with engine.connect() as connection:
         try:
-            if connection.dialect.name == "postgresql":
+            on_postgresql = connection.dialect.name == "postgresql"
+            if on_postgresql:
                 settled = _settled_through(connection)
                 connection.commit()
-                # Serialises folders (and retention's rebuilds) on the watermark row.
-                after = int(
-                    connection.execute(
-                        select(_WATERMARK.folded_through)
-                        .where(_WATERMARK.source == SOURCE)
-                        .with_for_update()
-                    ).scalar_one()
-                )
-            else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                after = read_watermark(connection)
+            # Serialises folders (and retention's rebuilds); on SQLite it takes the write
+            # lock, under which every id up to the largest is committed.
+            lock_watermark(connection)
+            after = read_watermark(connection)
+            if not on_postgresql:
                 settled = _largest_id(connection)
             through = min(settled, after + limit)
             samples = 0

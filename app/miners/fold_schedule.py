@@ -4,7 +4,7 @@ PRISM_ROLLUP_FOLD_SECONDS, fold steps until the rollup has caught up with ingest
 On PostgreSQL it runs under an advisory lock of its own, so one replica folds at a time
 (the others skip the round); two folders would be safe anyway (the watermark row
 serialises them), only wasteful. On SQLite every process of `--workers N` folds: each step
-is one write transaction under BEGIN IMMEDIATE, so they take turns.
+is one write transaction (it takes the write lock first), so they take turns.
 """
 
 import logging

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     Float,
     Integer,
     ScalarSelect,
@@ -220,10 +221,11 @@ def watermark_sql() -> ScalarSelect[Any]:
     )
 
 
-def lock_watermark(session: Session) -> None:
-    """Hold the watermark's row until the transaction ends: a fold step waits, and the
-    watermark read in this transaction stays what it is. A write that changes nothing, so
-    it takes SQLite's write lock too (a SELECT would not, and a fold could slip in)."""
+def lock_watermark(session: Session | Connection) -> None:
+    """Hold the watermark's row until the transaction ends: another fold step (or retention's
+    rebuild) waits, and the watermark read in this transaction stays what it is. A write
+    that changes nothing, so it takes SQLite's write lock too (a SELECT would not, and a
+    fold could slip in)."""
     session.execute(
         update(ROLLUP_WATERMARK)
         .where(ROLLUP_WATERMARK.c.source == WATERMARK_SOURCE)
