@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.core.clock_skew import DEFAULT_MAX_CLOCK_SKEW_SECONDS, check_not_future
+from app.core.clock_skew import check_not_future
 from app.core.errors import NotFoundError, UnprocessableError
 from app.core.pagination import Cursor, newest_first_after
-from app.core.timeutil import isoformat, utcnow
+from app.core.timeutil import isoformat
 from app.models import Agent, AgentEvent
 from app.models.agent import EVENT_KINDS, EventIn, EventPublic
 
@@ -156,29 +156,12 @@ def recent_events(
     return rows
 
 
-def ingest_events(
-    *,
-    session: Session,
-    agent_id: str,
-    events: Sequence[EventIn],
-    now: datetime | None = None,
-    max_skew_seconds: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
-    batch: bool | None = None,
-) -> list[AgentEvent]:
-    """Store every event of the request or none of them; 404 when the agent is unknown.
-
-    An `at` more than `max_skew_seconds` ahead of `now` is refused (422 naming `at`, or
-    `events.<i>.at` for a batch: `batch` None means a batch when there are several events).
-    """
-    received = now or utcnow()
-    check_event_times(events, now=received, max_skew_seconds=max_skew_seconds, batch=batch)
-    return store_events(session=session, agent_id=agent_id, events=events, received=received)
-
-
 def check_event_times(
     events: Sequence[EventIn], *, now: datetime, max_skew_seconds: float, batch: bool | None
 ) -> None:
-    """ingest_events()' clock-skew check alone: it needs no database."""
+    """Refuse the request when an `at` is more than `max_skew_seconds` ahead of `now` (422
+    naming `at`, or `events.<i>.at` for a batch: `batch` None means a batch when there are
+    several events); it needs no database."""
     in_batch = len(events) > 1 if batch is None else batch
     for index, event in enumerate(events):
         check_not_future(
@@ -192,7 +175,8 @@ def check_event_times(
 def store_events(
     *, session: Session, agent_id: str, events: Sequence[EventIn], received: datetime
 ) -> list[AgentEvent]:
-    """ingest_events() once the times are checked: events without `at` happened at `received`.
+    """Store every event of the request or none of them (after check_event_times()); 404
+    when the agent is unknown. Events without `at` happened at `received`.
 
     Its commit() is only a flush in a session that defers commits (a request's, or a group
     commit's shared transaction), so other writes can share its transaction.

@@ -7,11 +7,8 @@ between a reporter's clock and ours is still believed.
 
 from datetime import datetime, timedelta
 
-from app.core.config import Settings
 from app.core.errors import UnprocessableError
 from app.core.timeutil import isoformat
-
-DEFAULT_MAX_CLOCK_SKEW_SECONDS: int = Settings.model_fields["max_clock_skew_seconds"].default
 
 
 def check_not_future(

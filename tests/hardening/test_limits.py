@@ -192,13 +192,13 @@ def test_the_event_clock_skew_is_the_one_configured(
     client: TestClient, db_session: Session
 ) -> None:
     add_agent(db_session, "agent-1")
-    soon = EventIn(kind="warn", message="m", at=utcnow() + timedelta(seconds=30))
+    now = utcnow()
+    soon = EventIn(kind="warn", message="m", at=now + timedelta(seconds=30))
     with pytest.raises(UnprocessableError, match="more than 10 s in the future"):
-        event_service.ingest_events(
-            session=db_session, agent_id="agent-1", events=[soon], max_skew_seconds=10
-        )
-    stored = event_service.ingest_events(
-        session=db_session, agent_id="agent-1", events=[soon], max_skew_seconds=60
+        event_service.check_event_times([soon], now=now, max_skew_seconds=10, batch=None)
+    event_service.check_event_times([soon], now=now, max_skew_seconds=60, batch=None)
+    stored = event_service.store_events(
+        session=db_session, agent_id="agent-1", events=[soon], received=now
     )
     assert len(stored) == 1
 
