@@ -94,6 +94,7 @@ class FleetCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
+        families = self._families()
         (
             agents,
             hashrate,
@@ -103,7 +104,7 @@ class FleetCollector(Collector):
             agents_health,
             miners_health,
             unfolded,
-        ) = self._families()
+        ) = families
         try:
             snapshot = self._flight.call("fleet", self._read, self._timeout)
         except TimeoutError:
@@ -132,16 +133,7 @@ class FleetCollector(Collector):
                 temperature.add_metric([miner.miner_id], miner.temperature_c)
         unfolded.add_metric([], snapshot.unfolded_samples)
         error.add_metric([], 0)
-        yield from (
-            unfolded,
-            agents,
-            hashrate,
-            temperature,
-            last_seen,
-            error,
-            agents_health,
-            miners_health,
-        )
+        yield from families
 
     def _read(self) -> FleetSnapshot:
         engine = self._engine()
