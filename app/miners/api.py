@@ -45,7 +45,6 @@ from app.models.miner import (
 # without the X-CSRF-Token header, so this opens no cross-site form posts.
 router = APIRouter(tags=["miners"], route_class=AuthFirstRoute, strict_content_type=False)
 
-
 DEFAULT_TILES_MINER = "xmrig"
 _TIME_FORMS = "ISO-8601 (Z or offset; naive = UTC), a date, or unix seconds"
 

@@ -101,14 +101,11 @@ def _write_heartbeats(
     # The group's agents in one query (kept referenced: the identity map holds them weakly);
     # a registration (an unknown agent) flushes at once, as its IntegrityError must show.
     known = agent_service.agents_by_id(session, {write.agent_id for write in writes})
-    answers: dict[int, _HeartbeatAnswer] = {}
+    seen = [index for index in order if writes[index].agent_id in known]
+    registering = [index for index in order if writes[index].agent_id not in known]
     with flushes_held(session):
-        for index in order:
-            if writes[index].agent_id in known:
-                answers[index] = _write_heartbeat(session, writes[index])
-    for index in order:
-        if index not in answers:
-            answers[index] = _write_heartbeat(session, writes[index])
+        answers = {index: _write_heartbeat(session, writes[index]) for index in seen}
+    answers.update({index: _write_heartbeat(session, writes[index]) for index in registering})
     return [answers[index] for index in range(len(writes))]
 
 
