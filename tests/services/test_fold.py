@@ -35,7 +35,7 @@ from tests.services.rollup_oracle import (
     random_samples,
 )
 from tests.support.db import migrated_engine, temporary_pg_database, wipe
-from tests.support.waits import WAIT
+from tests.support.waits import WAIT, wait_until
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 MINERS = ("rig-a", "rig-b", "rig-c")
@@ -177,24 +177,27 @@ def test_an_id_committed_after_a_larger_one_is_not_skipped(pg_engine: Engine) ->
         folder = threading.Thread(target=fold)
         folder.start()
         # The fold waits on the fence until the slow transaction ends (seen in pg_locks).
-        with clean.connect() as observer:
-            for _ in range(int(WAIT * 10)):
-                waiting = observer.execute(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND NOT granted AND database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                    )
-                ).scalar_one()
-                if waiting or finished.is_set():
-                    break
-                observer.rollback()
-                threading.Event().wait(0.1)
+        wait_until(lambda: finished.is_set() or _lock_waits(clean), "the fold waiting or done")
         assert not finished.is_set(), "the fold must not pass an ingest still in progress"
         slow.commit()
     folder.join(timeout=WAIT)
     assert folded and folded[0].samples == 2
     _assert_rollup_is(clean, [early, late])
+
+
+def _lock_waits(engine: Engine) -> int:
+    """Locks a session of this PostgreSQL database is waiting for. A row lock's wait is on
+    the holder's transaction id, a lock of no database: the waiters are found by their
+    sessions' database."""
+    with engine.connect() as observer:
+        return int(
+            observer.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+                )
+            ).scalar_one()
+        )
 
 
 _KILLED_FOLD = textwrap.dedent(
@@ -335,22 +338,9 @@ def test_retention_waits_for_one_fold_step_not_for_the_fold(
 
     pruner = threading.Thread(target=prune)
     pruner.start()
-    with pg_engine.connect() as observer:
-        for _ in range(int(WAIT * 10)):
-            waiting = observer.execute(
-                text(
-                    # A row lock's wait is on the holder's transaction id: a lock of no
-                    # database, so the waiter is found by its session's database.
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
-                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
-                )
-            ).scalar_one()
-            observer.rollback()
-            if waiting or not pruner.is_alive():
-                break
-            threading.Event().wait(0.1)
+    wait_until(lambda: not pruner.is_alive() or _lock_waits(pg_engine), "retention waiting or done")
     # Retention got as far as the rollup and waits there, on the step in progress.
-    assert pruner.is_alive() and waiting
+    assert pruner.is_alive() and _lock_waits(pg_engine)
     release.set()
     folder.join(timeout=WAIT)
     pruner.join(timeout=WAIT)
