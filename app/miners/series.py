@@ -11,7 +11,7 @@ Either way the answer is the same: counts, sums, mins and maxes merge exactly.
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -256,38 +256,39 @@ def _unfolded_rows(dialect_name: str) -> Select[Any]:
         .cte("unfolded")
         .prefix_with("MATERIALIZED")
     )
-    recorded_at = unfolded.c.recorded_at
-    adapter = ClauseAdapter(unfolded)
-    seconds = epoch_seconds_sql(recorded_at, dialect_name)
-    origin = bindparam("origin", type_=BigInteger)
-    width = bindparam("seconds", type_=BigInteger)
-    bucket = cast((seconds - origin) // width, BigInteger).label("bucket")
-    return (
-        select(bucket, *(adapter.traverse(aggregate) for aggregate in sample_aggregates()))
-        .where(
-            recorded_at >= bindparam("first_at", type_=UTCDateTime()),
-            recorded_at < bindparam("end_at", type_=UTCDateTime()),
-        )
-        .group_by(bucket)
-    )
+    return _per_bucket(dialect_name, ClauseAdapter(unfolded).traverse, "first_at", "end_at")
 
 
 @cache
 def _sample_query(dialect_name: str) -> Select[Any]:
     """A miner's samples in [since, until), aggregated per bucket like rollup rows."""
+    return _per_bucket(dialect_name, lambda column: column, "since", "until").where(
+        col(MinerSample.miner_id) == bindparam("miner_id")
+    )
+
+
+def _per_bucket(
+    dialect_name: str, source: Callable[[Any], Any], since: str, until: str
+) -> Select[Any]:
+    """Sample rows (minersample's columns as `source` maps them: the table itself, or a CTE
+    of its rows) in [`since`, `until`) (bound parameters of those names), aggregated per
+    bucket of the series grid like rollup rows."""
     recorded_at = col(MinerSample.recorded_at)
     seconds = epoch_seconds_sql(recorded_at, dialect_name)
     origin = bindparam("origin", type_=BigInteger)
     width = bindparam("seconds", type_=BigInteger)
     # Whole seconds suffice: buckets start on whole seconds, and samples are never before
     # the origin, so the integer division is the floor.
-    bucket = cast((seconds - origin) // width, BigInteger).label("bucket")
-    in_window = and_(
-        col(MinerSample.miner_id) == bindparam("miner_id"),
-        recorded_at >= bindparam("since", type_=UTCDateTime()),
-        recorded_at < bindparam("until", type_=UTCDateTime()),
+    bucket = source(cast((seconds - origin) // width, BigInteger)).label("bucket")
+    in_range = and_(
+        recorded_at >= bindparam(since, type_=UTCDateTime()),
+        recorded_at < bindparam(until, type_=UTCDateTime()),
     )
-    return select(bucket, *sample_aggregates()).where(in_window).group_by(bucket)
+    return (
+        select(bucket, *(source(aggregate) for aggregate in sample_aggregates()))
+        .where(source(in_range))
+        .group_by(bucket)
+    )
 
 
 def _merged(rows: Iterable[BucketRow], plan: BucketPlan) -> tuple[list[float], dict[str, Any]]:
